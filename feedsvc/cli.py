@@ -1,0 +1,54 @@
+"""The `feedsvc` command: one click group; each command lives beside the code it drives.
+
+A configuration error anywhere ends the command with exit code 2 and a one-line
+message naming the variable, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from feedsvc import __version__
+from feedsvc.config import ConfigError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            click.echo(f"feedsvc: configuration error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="feedsvc")
+def main() -> None:
+    """Storeden orders as a Retino XML order feed, served over HTTPS.
+
+    \b
+    Typical use:
+      feedsvc init                 # write .env with a feed token and password
+      feedsvc sync                 # pull the last 7 days of orders
+      feedsvc render               # publish a validated snapshot
+      feedsvc serve                # serve it (gunicorn in production)
+      feedsvc validate feed.xml    # check any Retino feed
+    """
+
+
+def _register() -> None:
+    from feedsvc.build import render_command, status_command
+    from feedsvc.demo import demo_command
+    from feedsvc.retino.validate_cli import validate_command
+    from feedsvc.storeden.sandbox import sandbox_command
+    from feedsvc.sync import sync_command
+    from feedsvc.web.commands import init_command, serve_command
+
+    for command in (init_command, sync_command, render_command, validate_command,
+                    serve_command, sandbox_command, demo_command, status_command):
+        main.add_command(command)
+
+
+_register()

@@ -1,0 +1,283 @@
+"""Settings: every FEEDSVC_* variable, read once into one frozen object.
+
+Values come from the process environment, then from a `.env` file in the
+working directory (the environment wins). A wrong value stops start-up with a
+`ConfigError` that names the variable. Secrets are kept out of `repr()` so a
+logged Settings object never leaks them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zoneinfo
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Mapping
+
+from dotenv import dotenv_values
+
+MIN_TOKEN_HEX = 32
+_TOKEN_RE = re.compile(r"^[0-9a-fA-F]+$")
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+    def __init__(self, variable: str, problem: str):
+        self.variable = variable
+        super().__init__(f"{variable}: {problem}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    storeden_url: str = "https://connect.storeden.com/v1.1"
+    storeden_key: str = field(default="", repr=False)
+    storeden_exchange: str = field(default="", repr=False)
+    rate_requests: int = 5
+    rate_seconds: float = 60.0
+    data_dir: Path = Path("./var")
+    days: int = 7
+    sync_interval: int = 3600
+    feed_token: str = field(default="", repr=False)
+    feed_user: str = ""
+    feed_password: str = field(default="", repr=False)
+    currency: str = "EUR"
+    vat_rate: Decimal = Decimal("22")
+    cod_methods: frozenset[str] = frozenset({"mark"})
+    default_country: str = "IT"
+    country_map_file: Path | None = None
+    timezone: str = "Europe/Rome"
+    exclude_statuses: frozenset[int] = frozenset({6, 7})
+    order_url: str = ""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    trust_proxy: bool = False
+    max_snapshot_age: int = 7 * 3600
+    bind: str = "127.0.0.1:8000"
+
+    # -- derived values -------------------------------------------------
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "feedsvc.sqlite3"
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.data_dir / "snapshots"
+
+    @property
+    def sync_lock_path(self) -> Path:
+        return self.data_dir / "sync.lock"
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls_cert is not None and self.tls_key is not None
+
+    @property
+    def token_enabled(self) -> bool:
+        return bool(self.feed_token)
+
+    @property
+    def basic_auth_enabled(self) -> bool:
+        return bool(self.feed_user and self.feed_password)
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value set, for redaction in logs and tests."""
+        values = (self.storeden_key, self.storeden_exchange, self.feed_token, self.feed_password)
+        return tuple(v for v in values if v)
+
+    def with_overrides(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+    def require_feed_auth(self) -> None:
+        """Refuse to serve without a way to protect the feed."""
+        if not (self.token_enabled or self.basic_auth_enabled):
+            raise ConfigError(
+                "FEEDSVC_FEED_TOKEN",
+                "no way to protect the feed: set FEEDSVC_FEED_TOKEN (run `feedsvc init`) "
+                "or FEEDSVC_FEED_USER and FEEDSVC_FEED_PASSWORD",
+            )
+
+
+def _environment(env: Mapping[str, str] | None, dotenv_path: Path | None) -> dict[str, str]:
+    if env is not None:
+        return dict(env)
+    merged: dict[str, str] = {}
+    path = dotenv_path if dotenv_path is not None else Path(".env")
+    if path.is_file():
+        merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+    merged.update(os.environ)
+    return merged
+
+
+def _int(env, name, default, minimum):
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"expected a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(name, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(env, name):
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(name, f"expected 1/0, true/false, yes/no; got {raw!r}")
+
+
+def _rate(env):
+    name = "FEEDSVC_STOREDEN_RATE"
+    raw = env.get(name, "").strip() or "5/60"
+    match = _RATE_RE.match(raw)
+    if not match:
+        raise ConfigError(name, f"expected REQUESTS/SECONDS such as 5/60, got {raw!r}")
+    count, seconds = int(match.group(1)), float(match.group(2))
+    if count < 1 or seconds <= 0:
+        raise ConfigError(name, f"both numbers must be positive, got {raw!r}")
+    return count, seconds
+
+
+def _path(env, name):
+    raw = env.get(name, "").strip()
+    return Path(raw).expanduser() if raw else None
+
+
+def _readable_file(env, name):
+    path = _path(env, name)
+    if path is not None and not os.access(path, os.R_OK):
+        raise ConfigError(name, f"cannot read {path}")
+    return path
+
+
+def _data_dir(env):
+    name = "FEEDSVC_DATA_DIR"
+    path = Path(env.get(name, "").strip() or "./var").expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(name, f"cannot create {path}: {exc.strerror}") from None
+    if not path.is_dir() or not os.access(path, os.R_OK | os.X_OK):
+        raise ConfigError(name, f"{path} is not a readable directory")
+    return path
+
+
+def _token(env):
+    name = "FEEDSVC_FEED_TOKEN"
+    token = env.get(name, "").strip()
+    if token and (len(token) < MIN_TOKEN_HEX or not _TOKEN_RE.match(token)):
+        raise ConfigError(
+            name,
+            f"must be at least {MIN_TOKEN_HEX} hexadecimal characters from a random source "
+            "(run `feedsvc init` for one)",
+        )
+    return token
+
+
+def _vat_rate(env):
+    name = "FEEDSVC_VAT_RATE"
+    raw = env.get(name, "").strip() or "22"
+    try:
+        rate = Decimal(raw)
+    except InvalidOperation:
+        raise ConfigError(name, f"expected a percentage such as 22, got {raw!r}") from None
+    if not rate.is_finite() or rate < 0 or rate > 100:
+        raise ConfigError(name, f"must be between 0 and 100, got {raw!r}")
+    return rate
+
+
+def _code(env, name, default, length):
+    raw = (env.get(name, "").strip() or default).upper()
+    if len(raw) != length or not raw.isalpha() or not raw.isascii():
+        raise ConfigError(name, f"expected a {length}-letter code, got {raw!r}")
+    return raw
+
+
+def _timezone(env):
+    name = "FEEDSVC_TIMEZONE"
+    raw = env.get(name, "").strip() or "Europe/Rome"
+    try:
+        zoneinfo.ZoneInfo(raw)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(name, f"unknown time zone {raw!r}") from None
+    return raw
+
+
+def _statuses(env):
+    name = "FEEDSVC_EXCLUDE_STATUSES"
+    raw = env.get(name)
+    if raw is None:
+        return frozenset({6, 7})
+    try:
+        return frozenset(int(part) for part in raw.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise ConfigError(name, f"expected comma-separated status numbers, got {raw!r}") from None
+
+
+def _words(env, name, default):
+    raw = env.get(name)
+    if raw is None:
+        return frozenset(default)
+    return frozenset(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _tls(env):
+    cert = _readable_file(env, "FEEDSVC_TLS_CERT")
+    key = _readable_file(env, "FEEDSVC_TLS_KEY")
+    if (cert is None) != (key is None):
+        missing = "FEEDSVC_TLS_KEY" if key is None else "FEEDSVC_TLS_CERT"
+        raise ConfigError(missing, "FEEDSVC_TLS_CERT and FEEDSVC_TLS_KEY must be set together")
+    return cert, key
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: Path | None = None) -> Settings:
+    """Read and check every setting; raises ConfigError naming the variable."""
+    e = _environment(env, dotenv_path)
+    rate_requests, rate_seconds = _rate(e)
+    tls_cert, tls_key = _tls(e)
+    feed_user = e.get("FEEDSVC_FEED_USER", "").strip()
+    feed_password = e.get("FEEDSVC_FEED_PASSWORD", "")
+    if bool(feed_user) != bool(feed_password):
+        missing = "FEEDSVC_FEED_PASSWORD" if feed_user else "FEEDSVC_FEED_USER"
+        raise ConfigError(missing, "FEEDSVC_FEED_USER and FEEDSVC_FEED_PASSWORD must be set together")
+    bind = e.get("FEEDSVC_BIND", "").strip()
+    if not bind and e.get("PORT", "").strip():
+        bind = f"0.0.0.0:{_int(e, 'PORT', 8000, 1)}"
+    return Settings(
+        storeden_url=(e.get("FEEDSVC_STOREDEN_URL", "").strip() or Settings.storeden_url).rstrip("/"),
+        storeden_key=e.get("FEEDSVC_STOREDEN_KEY", "").strip(),
+        storeden_exchange=e.get("FEEDSVC_STOREDEN_EXCHANGE", "").strip(),
+        rate_requests=rate_requests,
+        rate_seconds=rate_seconds,
+        data_dir=_data_dir(e),
+        days=_int(e, "FEEDSVC_DAYS", 7, 1),
+        sync_interval=_int(e, "FEEDSVC_SYNC_INTERVAL", 3600, 1),
+        feed_token=_token(e),
+        feed_user=feed_user,
+        feed_password=feed_password,
+        currency=_code(e, "FEEDSVC_CURRENCY", "EUR", 3),
+        vat_rate=_vat_rate(e),
+        cod_methods=_words(e, "FEEDSVC_COD_METHODS", {"mark"}),
+        default_country=_code(e, "FEEDSVC_DEFAULT_COUNTRY", "IT", 2),
+        country_map_file=_readable_file(e, "FEEDSVC_COUNTRY_MAP"),
+        timezone=_timezone(e),
+        exclude_statuses=_statuses(e),
+        order_url=e.get("FEEDSVC_ORDER_URL", "").strip(),
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        trust_proxy=_bool(e, "FEEDSVC_TRUST_PROXY"),
+        max_snapshot_age=_int(e, "FEEDSVC_MAX_SNAPSHOT_AGE", 7 * 3600, 60),
+        bind=bind or "127.0.0.1:8000",
+    )

@@ -1,0 +1,1 @@
+"""Everything about Retino's XML order feed: model, mapping, rendering, validation."""

@@ -1,0 +1,1 @@
+"""Everything that speaks the Storeden Orders API: the client and the simulator."""
