@@ -1,0 +1,345 @@
+"""The semantic rules of a Retino feed (specs/retino-feed.md §8.2), checked one <ORDER> at a time.
+
+`OrderChecker.check(order_element)` returns findings for that order and keeps
+the little state that spans orders (duplicate codes and package numbers).
+Rule codes are stable: users and scripts match on them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+import pycountry
+
+COD_NAME = "Cash on Delivery"
+_MONEY_2DP = re.compile(r"^-?[0-9]+\.[0-9]{2}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+_SEVERAL = re.compile(r"[,;\s]")
+_COD_WORDS = ("cash on delivery", "contrassegno", "nachnahme", "dobirka", "contre-remboursement",
+              "contre remboursement", "contra reembolso", "pobranie", "utanvet", "rembours", "dobierka",
+              "ramburs", "pouzece")
+CENT = Decimal("0.01")
+
+HINTS = {
+    "T1": "make VAT the difference WITH_VAT - WITHOUT_VAT",
+    "T2": "compute the line as UNIT_PRICE x AMOUNT after rounding the unit price",
+    "T3": "make the order totals the sums of the items (put any gap in ROUNDING)",
+    "T4": "check VAT_RATE against WITH_VAT and WITHOUT_VAT",
+    "F1": "write money with exactly two decimals, e.g. 12.50",
+    "D1": "give every order its own CODE and ORDER_ID; Retino pairs orders by CODE",
+    "D2": "list each parcel's number once",
+    "DT1": "write DATE as YYYY-MM-DD HH:MM:SS with a real date",
+    "DT2": "check the feed window and the time zone of DATE",
+    "P1": "add a PACKAGE_NUMBER once the order has shipped",
+    "P2": "leave PACKAGE_NUMBER out until there is a number",
+    "P3": "write one PACKAGE_NUMBER element per parcel",
+    "G1": "use an ISO 3166-1 alpha-2 code such as IT, DE, GB",
+    "G2": "use an ISO 4217 code such as EUR, CZK",
+    "G3": "use an ISO 639-1 code such as IT, EN",
+    "M1": "check the customer's e-mail address",
+    "I1": "add one product line and one shipping line; one shipping and one billing line at most",
+    "I2": "discounts are negative, other lines positive, AMOUNT above 0",
+    "I3": "name the cash-on-delivery billing item exactly 'Cash on Delivery'",
+    "X1": "keep text under 255 characters and check the text encoding",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    severity: str  # "error" | "warning" | "info"
+    line: int | None
+    order_code: str | None
+    path: str
+    message: str
+    hint: str = ""
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "severity": self.severity, "line": self.line,
+                "order_code": self.order_code, "path": self.path, "message": self.message,
+                "hint": self.hint}
+
+
+def _decimal(text: str | None) -> Decimal | None:
+    if text is None:
+        return None
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def _fold(value: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", value.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def looks_like_cod(name: str) -> bool:
+    folded = _fold(name).strip()
+    return folded in ("cod", "c.o.d.", "dobirka") or any(word in folded for word in _COD_WORDS)
+
+
+class OrderChecker:
+    """Checks orders one by one; create one per document."""
+
+    def __init__(self, *, profile: str = "full", days: int = 7, now: datetime | None = None):
+        self.profile = profile
+        self.now = now or datetime.now()
+        self.oldest = self.now - timedelta(days=days + 1)
+        self.newest = self.now + timedelta(hours=1)
+        self.codes: dict[str, int] = {}
+        self.order_ids: dict[str, int] = {}
+        self.packages: dict[str, str] = {}
+        self.orders = 0
+        self.items = 0
+        self.without_package = 0
+
+    # -- helpers -------------------------------------------------------------
+    def _add(self, out, code, severity, element, path, message):
+        out.append(Finding(code, severity, getattr(element, "sourceline", None), self._code, path,
+                           message, HINTS.get(code, "")))
+
+    def _money(self, out, element, path) -> Decimal | None:
+        if element is None:
+            return None
+        text = (element.text or "").strip()
+        value = _decimal(text)
+        if value is None:
+            return None
+        if not _MONEY_2DP.match(text) or text == "-0.00":
+            self._add(out, "F1", "warning", element, path, f"money {text!r} should have exactly 2 decimals"
+                      + (" and no minus sign on zero" if text == "-0.00" else ""))
+        return value
+
+    def _block(self, out, block, path) -> dict[str, Decimal | None]:
+        if block is None:
+            return {}
+        values = {}
+        for name in ("WITH_VAT", "WITHOUT_VAT", "VAT", "ROUNDING"):
+            values[name] = self._money(out, block.find(name), f"{path}/{name}")
+        rate = block.find("VAT_RATE")
+        values["VAT_RATE"] = _decimal(rate.text) if rate is not None else None
+        return values
+
+    # -- the rules -----------------------------------------------------------
+    def check(self, order, index: int) -> list[Finding]:
+        out: list[Finding] = []
+        self.orders += 1
+        path = f"ORDER[{index}]"
+        self._code = (order.findtext("CODE") or "").strip() or None
+        self._identity(out, order, path)
+        self._date(out, order, path)
+        self._packages(out, order, path)
+        self._codes(out, order, path)
+        self._email(out, order, path)
+        self._texts(out, order, path)
+        self._money_rules(out, order, path)
+        return out
+
+    def _identity(self, out, order, path):
+        for tag, seen in (("CODE", self.codes), ("ORDER_ID", self.order_ids)):
+            element = order.find(tag)
+            value = (element.text or "").strip() if element is not None else ""
+            if not value:
+                continue
+            if value in seen:
+                self._add(out, "D1", "error", element, f"{path}/{tag}",
+                          f"{tag} {value!r} is also used by the order on line {seen[value]}")
+            else:
+                seen[value] = element.sourceline
+
+    def _date(self, out, order, path):
+        element = order.find("DATE")
+        if element is None or not element.text:
+            return
+        try:
+            when = datetime.strptime(element.text.strip(), "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            self._add(out, "DT1", "error", element, f"{path}/DATE", f"DATE {element.text!r} is not a real date and time")
+            return
+        if when < self.oldest:
+            self._add(out, "DT2", "warning", element, f"{path}/DATE",
+                      f"DATE {element.text} is older than the feed window")
+        elif when > self.newest:
+            self._add(out, "DT2", "warning", element, f"{path}/DATE",
+                      f"DATE {element.text} is more than an hour in the future (time zone?)")
+
+    def _packages(self, out, order, path):
+        numbers = order.findall("PACKAGE_NUMBER")
+        if not numbers:
+            self.without_package += 1
+            severity = "error" if self.profile == "tracking" else "info"
+            self._add(out, "P1", severity, order, path, "no PACKAGE_NUMBER")
+        seen_here = set()
+        for element in numbers:
+            value = (element.text or "").strip()
+            where = f"{path}/PACKAGE_NUMBER"
+            if not value:
+                self._add(out, "P2", "error", element, where, "blank PACKAGE_NUMBER")
+                continue
+            if _SEVERAL.search(value):
+                self._add(out, "P3", "warning", element, where,
+                          f"PACKAGE_NUMBER {value!r} looks like several numbers in one")
+            if value in seen_here:
+                self._add(out, "D2", "warning", element, where, f"PACKAGE_NUMBER {value!r} twice in this order")
+            elif value in self.packages:
+                self._add(out, "D2", "warning", element, where,
+                          f"PACKAGE_NUMBER {value!r} is also in order {self.packages[value]!r}")
+            seen_here.add(value)
+            self.packages.setdefault(value, self._code or "?")
+
+    def _codes(self, out, order, path):
+        for element in order.iterfind("CUSTOMER/*/COUNTRY"):
+            value = (element.text or "").strip()
+            if value and (len(value) != 2 or pycountry.countries.get(alpha_2=value) is None):
+                hint = {"UK": " (use GB)", "EL": " (use GR)"}.get(value.upper(), "")
+                self._add(out, "G1", "error", element, f"{path}/CUSTOMER/{element.getparent().tag}/COUNTRY",
+                          f"COUNTRY {value!r} is not an ISO 3166-1 alpha-2 code{hint}")
+        currency = order.find("CURRENCY/CODE")
+        if currency is not None and currency.text:
+            value = currency.text.strip()
+            if len(value) != 3 or pycountry.currencies.get(alpha_3=value) is None:
+                self._add(out, "G2", "error", currency, f"{path}/CURRENCY/CODE",
+                          f"CURRENCY {value!r} is not an ISO 4217 code")
+        language = order.find("LANGUAGE")
+        if language is not None and language.text:
+            value = language.text.strip()
+            if len(value) != 2 or pycountry.languages.get(alpha_2=value.lower()) is None:
+                self._add(out, "G3", "warning", language, f"{path}/LANGUAGE",
+                          f"LANGUAGE {value!r} is not an ISO 639-1 code")
+
+    def _email(self, out, order, path):
+        element = order.find("CUSTOMER/EMAIL")
+        if element is not None and element.text and not _EMAIL.match(element.text.strip()):
+            self._add(out, "M1", "warning", element, f"{path}/CUSTOMER/EMAIL",
+                      f"EMAIL {element.text.strip()[:80]!r} does not look like an e-mail address")
+
+    def _texts(self, out, order, path):
+        for element in order.iter():
+            text = element.text
+            if not text or len(element) or not isinstance(element.tag, str):
+                continue
+            if len(text) > 255:
+                self._add(out, "X1", "warning", element, f"{path}/…/{element.tag}",
+                          f"{element.tag} has {len(text)} characters (over 255)")
+            if "\ufffd" in text or any("\x80" <= c <= "\x9f" for c in text):
+                self._add(out, "X1", "warning", element, f"{path}/…/{element.tag}",
+                          f"{element.tag} contains U+FFFD or control characters (encoding damage?)")
+
+    def _money_rules(self, out, order, path):
+        total = self._block(out, order.find("TOTAL_PRICE"), f"{path}/TOTAL_PRICE")
+        items = order.findall("ORDER_ITEMS/ITEM")
+        self.items += len(items)
+        sums = {"WITH_VAT": Decimal(0), "WITHOUT_VAT": Decimal(0), "VAT": Decimal(0)}
+        have_vat = True
+        types: list[str] = []
+        for position, item in enumerate(items, 1):
+            where = f"{path}/ORDER_ITEMS/ITEM[{position}]"
+            kind = (item.findtext("TYPE") or "").strip()
+            types.append(kind)
+            amount = _decimal(item.findtext("AMOUNT"))
+            unit = self._block(out, item.find("UNIT_PRICE"), f"{where}/UNIT_PRICE")
+            line = self._block(out, item.find("TOTAL_PRICE"), f"{where}/TOTAL_PRICE")
+            for block, block_path, element in ((unit, "UNIT_PRICE", item.find("UNIT_PRICE")),
+                                               (line, "TOTAL_PRICE", item.find("TOTAL_PRICE"))):
+                self._c1(out, block, element, f"{where}/{block_path}")
+                self._c5(out, block, element, f"{where}/{block_path}", amount if block is line else Decimal(1))
+            self._c2(out, item, unit, line, amount, where)
+            self._signs(out, item, kind, line, amount, where)
+            self._cod_name(out, item, kind, where)
+            for name in sums:
+                value = line.get(name)
+                if value is None:
+                    have_vat = have_vat and name != "VAT"
+                    continue
+                sums[name] += value
+        self._c3(out, order, total, sums, have_vat, len(items), path)
+        self._c4(out, order, total, path)
+        self._item_kinds(out, order, types, path)
+
+    def _c1(self, out, block, element, where):
+        w, n, v = block.get("WITH_VAT"), block.get("WITHOUT_VAT"), block.get("VAT")
+        if None not in (w, n, v) and w != n + v:
+            self._add(out, "T1", "error", element, where, f"WITH_VAT {w} is not WITHOUT_VAT {n} + VAT {v}")
+
+    def _c5(self, out, block, element, where, amount):
+        n, w, rate = block.get("WITHOUT_VAT"), block.get("WITH_VAT"), block.get("VAT_RATE")
+        if None in (n, w, rate) or amount is None:
+            return
+        expected = n * (1 + rate / 100)
+        if abs(expected - w) > CENT * max(abs(amount), Decimal(1)):
+            self._add(out, "T4", "warning", element, where,
+                      f"WITHOUT_VAT {n} at {rate} % gives {expected.quantize(CENT)}, not WITH_VAT {w}")
+
+    def _c2(self, out, item, unit, line, amount, where):
+        if amount is None:
+            return
+        for name in ("WITH_VAT", "WITHOUT_VAT", "VAT"):
+            u, t = unit.get(name), line.get(name)
+            if u is None or t is None:
+                continue
+            gap = abs(u * amount - t)
+            if gap == 0:
+                continue
+            severity = "warning" if gap <= CENT * abs(amount) else "error"
+            self._add(out, "T2", severity, item.find("TOTAL_PRICE"), f"{where}/TOTAL_PRICE/{name}",
+                      f"TOTAL_PRICE/{name} {t} is not UNIT_PRICE {u} × AMOUNT {amount} = {u * amount}")
+
+    def _c3(self, out, order, total, sums, have_vat, item_count, path):
+        element = order.find("TOTAL_PRICE")
+        rounding = total.get("ROUNDING") or Decimal(0)
+        checks = [("WITH_VAT", sums["WITH_VAT"] + rounding), ("WITHOUT_VAT", sums["WITHOUT_VAT"])]
+        if have_vat and total.get("VAT") is not None:
+            checks.append(("VAT", sums["VAT"]))
+        for name, expected in checks:
+            actual = total.get(name)
+            if actual is None or actual == expected:
+                continue
+            gap = abs(actual - expected)
+            severity = "warning" if gap <= CENT * max(item_count, 1) else "error"
+            self._add(out, "T3", severity, element, f"{path}/TOTAL_PRICE/{name}",
+                      f"order {name} {actual} is not the sum of its items {expected}")
+
+    def _c4(self, out, order, total, path):
+        w, n, v = total.get("WITH_VAT"), total.get("WITHOUT_VAT"), total.get("VAT")
+        if None in (w, n, v):
+            return
+        rounding = total.get("ROUNDING") or Decimal(0)
+        if w != n + v + rounding:
+            self._add(out, "T1", "error", order.find("TOTAL_PRICE"), f"{path}/TOTAL_PRICE",
+                      f"order WITH_VAT {w} is not WITHOUT_VAT {n} + VAT {v}"
+                      + (f" + ROUNDING {rounding}" if rounding else ""))
+
+    def _signs(self, out, item, kind, line, amount, where):
+        if amount is not None and amount <= 0:
+            self._add(out, "I2", "warning", item.find("AMOUNT"), f"{where}/AMOUNT", f"AMOUNT {amount} is not above 0")
+        value = line.get("WITH_VAT")
+        if value is None:
+            return
+        if kind == "discount" and value > 0:
+            self._add(out, "I2", "warning", item, where, f"discount item with a positive price {value}")
+        elif kind != "discount" and value < 0:
+            self._add(out, "I2", "warning", item, where, f"{kind or 'item'} with a negative price {value}")
+
+    def _cod_name(self, out, item, kind, where):
+        name = (item.findtext("NAME") or "").strip()
+        if kind == "billing" and name != COD_NAME and looks_like_cod(name):
+            self._add(out, "I3", "warning", item.find("NAME"), f"{where}/NAME",
+                      f"billing item {name!r} looks like cash on delivery; Retino only recognises "
+                      f"the exact name {COD_NAME!r}")
+
+    def _item_kinds(self, out, order, types, path):
+        element = order.find("ORDER_ITEMS")
+        if types and "product" not in types:
+            self._add(out, "I1", "warning", element, f"{path}/ORDER_ITEMS", "no product item")
+        if types and "shipping" not in types:
+            self._add(out, "I1", "warning", element, f"{path}/ORDER_ITEMS",
+                      "no shipping item (Retino uses its name to detect the carrier)")
+        for kind in ("shipping", "billing"):
+            if types.count(kind) > 1:
+                self._add(out, "I1", "warning", element, f"{path}/ORDER_ITEMS", f"{types.count(kind)} {kind} items")
