@@ -1,0 +1,392 @@
+"""The SQLite store: raw Storeden orders, sync bookmarks and runs, quarantine, findings. The only SQL.
+
+WAL mode lets the web workers read while the sync writes. Every write commits
+at once, so an order fetched is an order kept, whatever happens next. The raw
+JSON is the exact text Storeden sent, so a mapping change re-renders without
+refetching. The schema carries its version in `PRAGMA user_version`;
+MIGRATIONS are applied in order, each in its own transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from feedsvc import jsonutil
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE orders (
+        order_id TEXT PRIMARY KEY,
+        status INTEGER,
+        order_ts INTEGER,
+        short_id TEXT,
+        locale TEXT,
+        summary_json TEXT,
+        raw_json TEXT,
+        raw_status INTEGER,
+        raw_fetched_at REAL,
+        tracking_json TEXT,
+        tracking_status INTEGER,
+        tracking_fetched_at REAL,
+        event_ts INTEGER,
+        first_seen REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        code TEXT, email TEXT, customer TEXT, country TEXT, total TEXT, total_cents INTEGER,
+        payment TEXT, is_cod INTEGER, package_numbers TEXT
+    );
+    CREATE INDEX orders_by_date ON orders(order_ts);
+    CREATE INDEX orders_by_status ON orders(status, order_ts);
+    CREATE INDEX orders_by_code ON orders(code);
+    CREATE INDEX orders_by_email ON orders(email);
+    CREATE TABLE bookmarks (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at REAL NOT NULL);
+    CREATE TABLE quarantine (order_id TEXT PRIMARY KEY, reason TEXT NOT NULL, raw TEXT, at REAL NOT NULL);
+    CREATE TABLE findings (order_id TEXT NOT NULL, rule TEXT NOT NULL, severity TEXT NOT NULL,
+                           message TEXT NOT NULL);
+    CREATE INDEX findings_by_order ON findings(order_id);
+    CREATE TABLE sync_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, started_at REAL NOT NULL, ended_at REAL,
+        kind TEXT NOT NULL, status TEXT NOT NULL, requests INTEGER DEFAULT 0,
+        responses_429 INTEGER DEFAULT 0, orders_new INTEGER DEFAULT 0, orders_changed INTEGER DEFAULT 0,
+        orders_unchanged INTEGER DEFAULT 0, progress TEXT, error TEXT
+    );
+    CREATE TABLE reference (name TEXT PRIMARY KEY, json TEXT NOT NULL, fetched_at REAL NOT NULL);
+    CREATE TABLE publish_state (id INTEGER PRIMARY KEY CHECK (id = 1), error TEXT, at REAL);
+    """,
+]
+
+
+@dataclass
+class StoredOrder:
+    order_id: str
+    status: int | None
+    order_ts: int | None
+    short_id: str | None
+    locale: str | None
+    raw_text: str | None
+    tracking_text: str | None
+    summary_text: str | None
+
+    @property
+    def raw(self) -> Any:
+        return jsonutil.loads(self.raw_text) if self.raw_text else None
+
+    @property
+    def tracking(self) -> Any:
+        return jsonutil.loads(self.tracking_text) if self.tracking_text else None
+
+    @property
+    def summary(self) -> dict:
+        data = jsonutil.loads(self.summary_text) if self.summary_text else {}
+        data = data if isinstance(data, dict) else {}
+        if self.short_id and "short_id" not in data:
+            data["short_id"] = self.short_id
+        if self.locale and "locale" not in data:
+            data["locale"] = self.locale
+        return data
+
+
+@dataclass
+class SyncRun:
+    id: int
+    started_at: float
+    ended_at: float | None
+    kind: str
+    status: str
+    requests: int
+    responses_429: int
+    orders_new: int
+    orders_changed: int
+    orders_unchanged: int
+    progress: str | None
+    error: str | None
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.ended_at is None else self.ended_at - self.started_at
+
+
+@dataclass
+class Quarantined:
+    order_id: str
+    reason: str
+    raw: str | None
+    at: float
+
+
+_ORDER_COLUMNS = "order_id, status, order_ts, short_id, locale, raw_json, tracking_json, summary_json"
+SORTS = {"date": "order_ts", "code": "code", "total": "total_cents", "customer": "customer"}
+
+
+class Store:
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None,
+                                  check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=30000")
+        self._migrate()
+
+    @classmethod
+    def open(cls, settings) -> "Store":
+        return cls(settings.database_path)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                if self.db.execute("PRAGMA user_version").fetchone()[0] >= number:
+                    self.db.execute("COMMIT")
+                    continue
+                for statement in script.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version={number}")
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    # -- orders ---------------------------------------------------------------
+    def get_known(self, order_id: str) -> sqlite3.Row | None:
+        return self.db.execute(
+            "SELECT order_id, status, raw_status, tracking_status, event_ts, raw_json IS NOT NULL AS has_raw,"
+            " tracking_json IS NOT NULL AS has_tracking FROM orders WHERE order_id = ?", (order_id,)).fetchone()
+
+    def upsert_summary(self, order_id: str, *, status: int | None, order_ts: int | None,
+                       short_id: str | None, locale: str | None, summary: dict,
+                       event_ts: int | None = None) -> None:
+        now = time.time()
+        self.db.execute(
+            """INSERT INTO orders (order_id, status, order_ts, short_id, locale, summary_json, event_ts,
+                                   first_seen, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(order_id) DO UPDATE SET
+                   status = COALESCE(excluded.status, status),
+                   order_ts = COALESCE(excluded.order_ts, order_ts),
+                   short_id = COALESCE(excluded.short_id, short_id),
+                   locale = COALESCE(excluded.locale, locale),
+                   summary_json = excluded.summary_json,
+                   event_ts = MAX(COALESCE(excluded.event_ts, 0), COALESCE(event_ts, 0)),
+                   updated_at = excluded.updated_at""",
+            (order_id, status, order_ts, short_id, locale, jsonutil.dumps(summary), event_ts, now, now))
+
+    def save_order_raw(self, order_id: str, raw_text: str, *, status: int | None,
+                       order_ts: int | None) -> None:
+        now = time.time()
+        self.db.execute(
+            """INSERT INTO orders (order_id, status, order_ts, raw_json, raw_status, raw_fetched_at,
+                                   first_seen, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(order_id) DO UPDATE SET raw_json = excluded.raw_json,
+                   raw_status = excluded.raw_status, raw_fetched_at = excluded.raw_fetched_at,
+                   status = COALESCE(excluded.status, status),
+                   order_ts = COALESCE(excluded.order_ts, order_ts), updated_at = excluded.updated_at""",
+            (order_id, status, order_ts, raw_text, status, now, now, now))
+
+    def save_tracking_raw(self, order_id: str, tracking_text: str | None, *, status: int | None) -> None:
+        self.db.execute(
+            "UPDATE orders SET tracking_json = ?, tracking_status = ?, tracking_fetched_at = ?, updated_at = ?"
+            " WHERE order_id = ?", (tracking_text, status, time.time(), time.time(), order_id))
+
+    def get_order(self, order_id: str) -> StoredOrder | None:
+        row = self.db.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE order_id = ?", (order_id,)).fetchone()
+        return StoredOrder(*row) if row else None
+
+    def find_order_by_code(self, code: str) -> StoredOrder | None:
+        row = self.db.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE code = ? OR order_id = ? "
+                              "OR short_id = ? LIMIT 1", (code, code, code)).fetchone()
+        return StoredOrder(*row) if row else None
+
+    def iter_window_orders(self, since_ts: int, exclude_statuses=frozenset()) -> Iterator[StoredOrder]:
+        """The window's orders, oldest first, one row at a time (no fetchall)."""
+        excluded = sorted(int(s) for s in exclude_statuses)
+        marks = ",".join("?" * len(excluded))
+        where = f"AND (status IS NULL OR status NOT IN ({marks}))" if excluded else ""
+        cursor = self.db.execute(
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE order_ts >= ? {where} ORDER BY order_ts, order_id",
+            (since_ts, *excluded))
+        for row in cursor:
+            yield StoredOrder(*row)
+
+    def order_ids(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT order_id FROM orders ORDER BY order_id")]
+
+    def raw_snapshot(self) -> dict[str, tuple[str | None, str | None, int | None]]:
+        """{order_id: (raw_json, tracking_json, status)} for comparing two stores in tests."""
+        return {r[0]: (r[1], r[2], r[3]) for r in
+                self.db.execute("SELECT order_id, raw_json, tracking_json, status FROM orders")}
+
+    def count_orders(self, since_ts: int | None = None) -> int:
+        if since_ts is None:
+            return self.db.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
+        return self.db.execute("SELECT COUNT(*) FROM orders WHERE order_ts >= ?", (since_ts,)).fetchone()[0]
+
+    # -- build outcome --------------------------------------------------------
+    def save_build_outcome(self, *, mapped, quarantined: dict[str, tuple[str, str]],
+                           findings: dict[str, list[tuple[str, str, str]]]) -> None:
+        """Store the mapped columns of published orders, the quarantine and the findings, in one go."""
+        now = time.time()
+        rows = []
+        for order_id, order in mapped:
+            rows.append((order.code, order.email, order.billing.name, order.shipping.country,
+                         str(order.total.with_vat), int(order.total.with_vat * 100),
+                         next((i.code for i in order.items if i.type == "billing"), ""),
+                         1 if order.is_cod else 0, " ".join(order.package_numbers), order_id))
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("UPDATE orders SET code = ?, email = ?, customer = ?, country = ?, total = ?,"
+                                " total_cents = ?, payment = ?, is_cod = ?, package_numbers = ?"
+                                " WHERE order_id = ?", rows)
+            self.db.execute("DELETE FROM quarantine")
+            self.db.executemany("INSERT INTO quarantine (order_id, reason, raw, at) VALUES (?, ?, ?, ?)",
+                                [(oid, reason, raw, now) for oid, (reason, raw) in quarantined.items()])
+            self.db.execute("DELETE FROM findings")
+            self.db.executemany("INSERT INTO findings (order_id, rule, severity, message) VALUES (?, ?, ?, ?)",
+                                [(oid, rule, sev, msg) for oid, items in findings.items()
+                                 for rule, sev, msg in items])
+
+    def list_quarantine(self) -> list[Quarantined]:
+        return [Quarantined(*r) for r in
+                self.db.execute("SELECT order_id, reason, raw, at FROM quarantine ORDER BY at DESC, order_id")]
+
+    def quarantine_reason(self, order_id: str) -> str | None:
+        row = self.db.execute("SELECT reason FROM quarantine WHERE order_id = ?", (order_id,)).fetchone()
+        return row[0] if row else None
+
+    def list_findings(self, order_id: str) -> list[tuple[str, str, str]]:
+        return [tuple(r) for r in self.db.execute(
+            "SELECT rule, severity, message FROM findings WHERE order_id = ?", (order_id,))]
+
+    def count_findings(self, severity: str = "warning") -> int:
+        return self.db.execute("SELECT COUNT(*) FROM findings WHERE severity = ?", (severity,)).fetchone()[0]
+
+    # -- dashboard queries ----------------------------------------------------
+    def search_orders(self, *, since_ts: int, exclude_statuses=frozenset(), query: str = "",
+                      status: int | None = None, cod: bool | None = None, has_package: bool | None = None,
+                      sort: str = "date", descending: bool = True, page: int = 1,
+                      per_page: int = 50) -> tuple[list[sqlite3.Row], int]:
+        clauses = ["order_ts >= ?", "code IS NOT NULL"]
+        params: list[Any] = [since_ts]
+        excluded = sorted(int(s) for s in exclude_statuses)
+        if excluded:
+            clauses.append(f"status NOT IN ({','.join('?' * len(excluded))})")
+            params += excluded
+        if query:
+            like = f"%{query.strip()}%"
+            clauses.append("(code = ? OR order_id = ? OR email LIKE ? OR customer LIKE ?)")
+            params += [query.strip(), query.strip(), like, like]
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status)
+        if cod is not None:
+            clauses.append("is_cod = ?")
+            params.append(1 if cod else 0)
+        if has_package is not None:
+            clauses.append("package_numbers <> ''" if has_package else "(package_numbers = '' OR package_numbers IS NULL)")
+        where = " AND ".join(clauses)
+        total = self.db.execute(f"SELECT COUNT(*) FROM orders WHERE {where}", params).fetchone()[0]
+        column = SORTS.get(sort, "order_ts")
+        direction = "DESC" if descending else "ASC"
+        rows = self.db.execute(
+            f"SELECT order_id, code, order_ts, customer, email, country, total, payment, is_cod, status,"
+            f" package_numbers FROM orders WHERE {where} ORDER BY {column} {direction}, order_id"
+            f" LIMIT ? OFFSET ?", [*params, per_page, max(page - 1, 0) * per_page]).fetchall()
+        return rows, total
+
+    def orders_per_day(self, since_ts: int, utc_offset_seconds: int = 0,
+                       exclude_statuses=frozenset()) -> dict[int, int]:
+        excluded = sorted(int(s) for s in exclude_statuses)
+        where = f"AND status NOT IN ({','.join('?' * len(excluded))})" if excluded else ""
+        rows = self.db.execute(
+            f"SELECT (order_ts + ?) / 86400 AS day, COUNT(*) FROM orders WHERE order_ts >= ? {where}"
+            " GROUP BY day", (utc_offset_seconds, since_ts, *excluded))
+        return {int(day): count for day, count in rows}
+
+    # -- bookmarks and reference data --------------------------------------
+    def get_bookmark(self, name: str) -> str | None:
+        row = self.db.execute("SELECT value FROM bookmarks WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def set_bookmark(self, name: str, value: str) -> None:
+        self.db.execute("INSERT INTO bookmarks (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(name)"
+                        " DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                        (name, value, time.time()))
+
+    def get_reference(self, name: str, *, max_age: float | None = None) -> Any:
+        row = self.db.execute("SELECT json, fetched_at FROM reference WHERE name = ?", (name,)).fetchone()
+        if row is None or (max_age is not None and time.time() - row[1] > max_age):
+            return None
+        return jsonutil.loads(row[0])
+
+    def set_reference(self, name: str, value: Any) -> None:
+        self.db.execute("INSERT INTO reference (name, json, fetched_at) VALUES (?, ?, ?) ON CONFLICT(name)"
+                        " DO UPDATE SET json = excluded.json, fetched_at = excluded.fetched_at",
+                        (name, jsonutil.dumps(value), time.time()))
+
+    # -- sync runs ------------------------------------------------------------
+    def start_sync_run(self, kind: str) -> int:
+        cursor = self.db.execute("INSERT INTO sync_runs (started_at, kind, status) VALUES (?, ?, 'running')",
+                                 (time.time(), kind))
+        return cursor.lastrowid
+
+    def update_sync_run(self, run_id: int, **fields) -> None:
+        allowed = {"kind", "status", "requests", "responses_429", "orders_new", "orders_changed",
+                   "orders_unchanged", "progress", "error", "ended_at"}
+        names = [name for name in fields if name in allowed]
+        if names:
+            self.db.execute(f"UPDATE sync_runs SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?",
+                            [fields[n] for n in names] + [run_id])
+
+    def finish_sync_run(self, run_id: int, *, status: str, **fields) -> None:
+        self.update_sync_run(run_id, status=status, ended_at=time.time(), **fields)
+
+    def list_sync_runs(self, limit: int = 50) -> list[SyncRun]:
+        return [SyncRun(*r) for r in self.db.execute(
+            "SELECT id, started_at, ended_at, kind, status, requests, responses_429, orders_new,"
+            " orders_changed, orders_unchanged, progress, error FROM sync_runs ORDER BY id DESC LIMIT ?",
+            (limit,))]
+
+    def last_sync_run(self) -> SyncRun | None:
+        runs = self.list_sync_runs(1)
+        return runs[0] if runs else None
+
+    def last_successful_sync(self) -> SyncRun | None:
+        row = self.db.execute(
+            "SELECT id, started_at, ended_at, kind, status, requests, responses_429, orders_new,"
+            " orders_changed, orders_unchanged, progress, error FROM sync_runs WHERE status = 'ok'"
+            " ORDER BY id DESC LIMIT 1").fetchone()
+        return SyncRun(*row) if row else None
+
+    # -- publish state --------------------------------------------------------
+    def record_publish_error(self, message: str) -> None:
+        self.db.execute("INSERT INTO publish_state (id, error, at) VALUES (1, ?, ?) ON CONFLICT(id)"
+                        " DO UPDATE SET error = excluded.error, at = excluded.at", (message, time.time()))
+
+    def clear_publish_error(self) -> None:
+        self.db.execute("DELETE FROM publish_state")
+
+    def last_publish_error(self) -> str | None:
+        row = self.db.execute("SELECT error FROM publish_state WHERE id = 1").fetchone()
+        return row[0] if row else None
