@@ -1,0 +1,76 @@
+"""One request budget shared by every Storeden call: N requests in any S-second window.
+
+A sliding window of the send times of the last N requests. `acquire()` waits
+only as long as the oldest of them needs to leave the window, so a long run
+uses the whole budget. The server's `X-Storeden-Limit: left/quota` header
+corrects our view: when it says fewer calls are left, the window is padded
+with phantom sends; a smaller quota is adopted.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Callable
+
+
+class Throttle:
+    def __init__(self, requests: int, seconds: float, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        if requests < 1 or seconds <= 0:
+            raise ValueError("a budget needs at least one request in a positive span")
+        self.requests = requests
+        self.seconds = seconds
+        self.clock = clock
+        self.sleep = sleep
+        self.sent: deque[float] = deque()
+        self.waited = 0.0
+        self._lock = threading.Lock()
+
+    def _forget_old(self, now: float) -> None:
+        while self.sent and self.sent[0] <= now - self.seconds:
+            self.sent.popleft()
+
+    def delay(self) -> float:
+        """Seconds until one more request fits in the window."""
+        now = self.clock()
+        self._forget_old(now)
+        if len(self.sent) < self.requests:
+            return 0.0
+        return self.sent[len(self.sent) - self.requests] + self.seconds - now
+
+    def acquire(self) -> None:
+        """Wait until a request fits, then count it as sent now."""
+        with self._lock:
+            while (wait := self.delay()) > 0:
+                self.waited += wait
+                self.sleep(wait)
+            self.sent.append(self.clock())
+
+    def observe_limit(self, header: str | None) -> None:
+        """Adjust to `X-Storeden-Limit: <left>/<quota>`; ignore anything malformed."""
+        if not header:
+            return
+        left_text, _, quota_text = header.partition("/")
+        try:
+            left, quota = int(left_text.strip()), int(quota_text.strip())
+        except ValueError:
+            return
+        if quota < 1 or left < 0 or left > quota:
+            return
+        with self._lock:
+            if quota < self.requests:
+                self.requests = quota
+            now = self.clock()
+            self._forget_old(now)
+            used_by_server = self.requests - min(left, self.requests)
+            while len(self.sent) < used_by_server:
+                self.sent.append(now)
+            self.sent = deque(sorted(self.sent))
+
+    def fill(self) -> None:
+        """The server refused us (429): treat the whole window as used from now."""
+        with self._lock:
+            now = self.clock()
+            self.sent = deque([now] * self.requests)
