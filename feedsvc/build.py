@@ -15,6 +15,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -120,11 +121,12 @@ def build_and_publish(settings: Settings, *, now: float | None = None, store: St
 def _build(settings, store, now, started) -> BuildResult:
     context = _mapping_context(settings, store)
     since_ts = int(now - settings.days * 86400)
+    shop_now = datetime.fromtimestamp(now, settings.zone).replace(tzinfo=None)
     blamed: dict[str, str] = {}
     with SnapshotWriter(settings.snapshots_dir) as writer:
         for attempt in (1, 2):
             state = _render_pass(store, settings, context, writer, since_ts, set(blamed))
-            report = validate_path(writer.xml_path, days=settings.days, now=now)
+            report = validate_path(writer.xml_path, days=settings.days, now=shop_now)
             errors = [f for f in report.findings if f.severity == "error"]
             if not errors:
                 break

@@ -210,6 +210,10 @@ class Store:
             "UPDATE orders SET tracking_json = ?, tracking_status = ?, tracking_fetched_at = ?, updated_at = ?"
             " WHERE order_id = ?", (tracking_text, status, time.time(), time.time(), order_id))
 
+    def get_order_fetch_time(self, order_id: str) -> float | None:
+        row = self.db.execute("SELECT raw_fetched_at FROM orders WHERE order_id = ?", (order_id,)).fetchone()
+        return row[0] if row else None
+
     def get_order(self, order_id: str) -> StoredOrder | None:
         row = self.db.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE order_id = ?", (order_id,)).fetchone()
         return StoredOrder(*row) if row else None

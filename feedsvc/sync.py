@@ -1,0 +1,359 @@
+"""Pulling orders from Storeden into the store: backfill, incremental runs, and the forever loop.
+
+Storeden allows about 5 requests a minute, so the sync asks for as little as
+it can. A backfill lists the window's orders (100 a page) and fetches details
+only for orders it has not stored with the same status; tracking only for
+shipped orders whose tracking it has not read at that status. Later runs ask
+`orders_filter.json` what had events since the last good run (with a small
+overlap) and fetch only those, and a full list pass runs once a day to catch
+anything the filter missed. Each order is committed as it arrives, so a
+killed sync resumes where it stopped; the bookmark moves only after a run
+that fully succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import click
+from filelock import FileLock, Timeout
+
+from feedsvc.config import Settings, load_settings
+from feedsvc.storeden.client import (StoredenAuthError, StoredenClient, StoredenError, StoredenNotFound,
+                                     StoredenQuotaError)
+from feedsvc.storeden.payload import PayloadError, order_timestamp, parse_iso
+from feedsvc.store import Store
+
+log = logging.getLogger("feedsvc.sync")
+
+SHIPPED_STATUSES = frozenset({3, 4, 5, 8})
+OVERLAP_SECONDS = 300
+FULL_LIST_EVERY = 86400
+REFERENCE_MAX_AGE = 86400
+RENDER_AT_LEAST_EVERY = 3600
+BOOKMARK_LAST_OK = "last_ok_sync_started"
+BOOKMARK_FULL_LIST = "last_full_list"
+
+
+class SyncBusy(RuntimeError):
+    """Another sync holds the lock."""
+
+
+@dataclass
+class SyncResult:
+    kind: str
+    status: str = "ok"
+    orders_new: int = 0
+    orders_changed: int = 0
+    orders_unchanged: int = 0
+    requests: int = 0
+    responses_429: int = 0
+    elapsed: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        minutes, seconds = divmod(int(self.elapsed), 60)
+        took = f"{minutes}m{seconds:02d}s" if minutes else f"{self.elapsed:.1f}s"
+        line = (f"sync {self.status} ({self.kind}): {self.orders_new} new, {self.orders_changed} changed, "
+                f"{self.orders_unchanged} unchanged; {self.requests} requests, {self.responses_429}x429; {took}")
+        if self.errors:
+            line += f"; {len(self.errors)} errors, first: {self.errors[0]}"
+        return line
+
+
+class Progress:
+    """A one-line progress report with an ETA; a log line now and then when not on a terminal."""
+
+    def __init__(self, enabled: bool, seconds_per_request: float, stream=sys.stderr):
+        self.enabled = enabled
+        self.per_request = seconds_per_request
+        self.stream = stream
+        self.last_log = 0.0
+        self.on_tty = enabled and hasattr(stream, "isatty") and stream.isatty()
+
+    def show(self, label: str, done: int, total: int, requests: int, remaining_requests: int) -> None:
+        if not self.enabled:
+            return
+        eta = int(remaining_requests * self.per_request)
+        text = f"{label} {done}/{total} orders · {requests} requests · ETA {eta // 60}m{eta % 60:02d}s"
+        if self.on_tty:
+            self.stream.write("\r" + text.ljust(70))
+            self.stream.flush()
+        elif time.monotonic() - self.last_log > 30 or done == total:
+            self.last_log = time.monotonic()
+            log.info(text)
+
+    def close(self) -> None:
+        if self.on_tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _latest_event(entry: dict) -> int | None:
+    stamps = []
+    for event in entry.get("events") or []:
+        if isinstance(event, dict) and isinstance(event.get("iso_date"), str):
+            try:
+                stamps.append(parse_iso(event["iso_date"]))
+            except ValueError:
+                continue
+    return max(stamps) if stamps else None
+
+
+def _summary_ts(entry: dict) -> int | None:
+    try:
+        return order_timestamp(entry)
+    except PayloadError:
+        return None
+
+
+def _status(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class _Run:
+    """One sync run's state: the client, the store, counters."""
+
+    def __init__(self, settings: Settings, client: StoredenClient, store: Store, result: SyncResult,
+                 progress: Progress, now: float, window_start: int, run_id: int):
+        self.settings, self.client, self.store = settings, client, store
+        self.result, self.progress = result, progress
+        self.now, self.window_start, self.run_id = now, window_start, run_id
+
+    def refresh_reference_data(self) -> None:
+        for name, fetch, optional in (("checkoutMethods", self.client.checkout_methods, False),
+                                      ("couriers", self.client.couriers, False),
+                                      ("countries", self.client.countries, True)):
+            if self.store.get_reference(name, max_age=REFERENCE_MAX_AGE) is not None:
+                continue
+            try:
+                value = fetch()
+            except StoredenAuthError:
+                if not optional:
+                    raise
+                value = None
+            except StoredenError as exc:
+                if not optional:
+                    self.result.errors.append(f"{name}: {exc}")
+                continue
+            self.store.set_reference(name, value if value is not None else {})
+
+    def record(self, entry: dict, event_ts: int | None = None) -> tuple[str, dict | None]:
+        """Store a summary; say whether the order is new, changed or unchanged, and what it was."""
+        order_id = str(entry.get("orderID") or "").strip()
+        known = self.store.get_known(order_id)
+        status = _status(entry.get("status"))
+        self.store.upsert_summary(order_id, status=status, order_ts=_summary_ts(entry),
+                                  short_id=str(entry["short_id"]) if entry.get("short_id") else None,
+                                  locale=entry.get("locale") if isinstance(entry.get("locale"), str) else None,
+                                  summary=entry, event_ts=event_ts)
+        if known is None:
+            return "new", None
+        return ("changed" if known["raw_status"] != status or not known["has_raw"] else "unchanged"), dict(known)
+
+    def needs_details(self, entry: dict, known: dict | None, event_ts: int | None) -> bool:
+        status = _status(entry.get("status"))
+        if status in self.settings.exclude_statuses and (known is None or not known["has_raw"]):
+            return False
+        if known is None or not known["has_raw"] or known["raw_status"] != status:
+            return True
+        fetched_at = self.store.get_order_fetch_time(entry["orderID"])
+        return event_ts is not None and fetched_at is not None and event_ts >= int(fetched_at)
+
+    def fetch(self, order_id: str, status: int | None, want_tracking: bool) -> None:
+        try:
+            raw, text = self.client.get_order_raw(order_id)
+        except StoredenNotFound:
+            log.warning("order %s vanished from Storeden before its details were read", order_id)
+            return
+        real_status = _status(raw.get("status"))
+        status = real_status if real_status is not None else status
+        try:
+            order_ts = order_timestamp(raw)
+        except PayloadError:
+            order_ts = None
+        self.store.save_order_raw(order_id, text, status=status, order_ts=order_ts)
+        if want_tracking or status in SHIPPED_STATUSES:
+            known = self.store.get_known(order_id)
+            if known["tracking_status"] != status or not known["has_tracking"]:
+                _, tracking_text = self.client.get_tracking_raw(order_id)
+                self.store.save_tracking_raw(order_id, tracking_text, status=status)
+
+    def process(self, entries: list[tuple[dict, int | None]], label: str) -> None:
+        plan = []
+        for entry, event_ts in entries:
+            if not str(entry.get("orderID") or "").strip():
+                continue
+            verdict, known = self.record(entry, event_ts)
+            order_ts = _summary_ts(entry)
+            in_window = order_ts is None or order_ts >= self.window_start
+            if in_window and self.needs_details(entry, known, event_ts):
+                plan.append((entry, verdict))
+            elif in_window:
+                self.result.orders_unchanged += 1
+        for done, (entry, verdict) in enumerate(plan, 1):
+            status = _status(entry.get("status"))
+            try:
+                self.fetch(str(entry["orderID"]), status, status in SHIPPED_STATUSES)
+            except (StoredenAuthError, StoredenQuotaError):
+                raise
+            except StoredenError as exc:
+                self.result.errors.append(f"{entry['orderID']}: {exc}")
+                continue
+            if verdict == "new":
+                self.result.orders_new += 1
+            else:
+                self.result.orders_changed += 1
+            self.result.requests = self.client.stats.requests_sent
+            remaining = (len(plan) - done) * 1.5
+            self.progress.show(label, done, len(plan), self.result.requests, int(remaining))
+            if done % 10 == 0:
+                self.store.update_sync_run(self.run_id, requests=self.result.requests,
+                                           progress=f"{done}/{len(plan)} orders")
+
+    def full_list(self) -> None:
+        entries = [(entry, None) for entry in self.client.list_orders(
+            from_ts=self.window_start - 1, to_ts=int(self.now) + 60, limit=100)]
+        self.process(entries, "backfill")
+        self.store.set_bookmark(BOOKMARK_FULL_LIST, str(self.now))
+
+    def incremental(self, since: float) -> None:
+        answer = self.client.orders_filter(int(since) - OVERLAP_SECONDS, int(self.now) + 60)
+        entries = [(entry, _latest_event(entry)) for entry in answer["orders"] if isinstance(entry, dict)]
+        self.process(entries, "incremental")
+
+
+def run_sync(settings: Settings, *, days: int | None = None, client: StoredenClient | None = None,
+             store: Store | None = None, progress: bool | None = None, now: float | None = None) -> SyncResult:
+    """One sync run under the cross-process lock; raises SyncBusy when another one holds it."""
+    lock = FileLock(str(settings.sync_lock_path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise SyncBusy("another sync is running (lock held on " f"{settings.sync_lock_path})") from None
+    own_client, own_store = client is None, store is None
+    client = client or StoredenClient.from_settings(settings)
+    store = store or Store.open(settings)
+    try:
+        return _run(settings, client, store, days or settings.days, progress, now)
+    finally:
+        if own_client:
+            client.close()
+        if own_store:
+            store.close()
+        lock.release()
+
+
+def _run(settings, client, store, days, progress, now) -> SyncResult:
+    started = time.monotonic()
+    now = time.time() if now is None else now
+    window_start = int(now - days * 86400)
+    last_ok = store.get_bookmark(BOOKMARK_LAST_OK)
+    last_full = store.get_bookmark(BOOKMARK_FULL_LIST)
+    needs_full = last_ok is None or last_full is None or float(last_full) < now - FULL_LIST_EVERY \
+        or float(last_ok) < window_start
+    kind = "backfill" if needs_full else "incremental"
+    result = SyncResult(kind=kind)
+    run_id = store.start_sync_run(kind)
+    show = sys.stderr.isatty() if progress is None else progress
+    meter = Progress(show, settings.rate_seconds / settings.rate_requests)
+    run = _Run(settings, client, store, result, meter, now, window_start, run_id)
+    before_requests, before_429 = client.stats.requests_sent, client.stats.responses_429
+    try:
+        run.refresh_reference_data()
+        if needs_full:
+            run.full_list()
+        else:
+            run.incremental(float(last_ok))
+    except (StoredenError, OSError) as exc:
+        result.errors.insert(0, str(exc))
+        result.status = "failed"
+        if isinstance(exc, StoredenAuthError):
+            result.status = "auth_failed"
+    except BaseException as exc:
+        result.status = "failed"
+        result.errors.insert(0, f"interrupted: {type(exc).__name__}")
+        raise
+    finally:
+        meter.close()
+        if result.errors and result.status == "ok":
+            result.status = "partial"
+        result.requests = client.stats.requests_sent - before_requests
+        result.responses_429 = client.stats.responses_429 - before_429
+        result.elapsed = time.monotonic() - started
+        if result.status == "ok":
+            store.set_bookmark(BOOKMARK_LAST_OK, str(now))
+        store.finish_sync_run(run_id, status=result.status, requests=result.requests,
+                              responses_429=result.responses_429, orders_new=result.orders_new,
+                              orders_changed=result.orders_changed, orders_unchanged=result.orders_unchanged,
+                              error="; ".join(result.errors[:3]) or None, progress=None)
+    log.info(result.summary())
+    return result
+
+
+def run_forever(settings: Settings, *, after_sync=None, interval: int | None = None,
+                stop_event: threading.Event | None = None) -> None:
+    """Sync every `interval` seconds and call after_sync after each, and at least hourly, until stopped."""
+    stop = stop_event or threading.Event()
+    interval = interval or settings.sync_interval
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    next_sync, last_render = 0.0, 0.0
+    while not stop.is_set():
+        now = time.time()
+        synced = False
+        if now >= next_sync:
+            try:
+                run_sync(settings)
+                synced = True
+            except SyncBusy as exc:
+                log.info("%s; trying again later", exc)
+            except Exception:
+                log.exception("sync failed; the last good feed stays served")
+            next_sync = now + interval
+        if after_sync is not None and (synced or now - last_render >= RENDER_AT_LEAST_EVERY):
+            try:
+                after_sync(None)
+            except Exception:
+                log.exception("publishing failed; the last good feed stays served")
+            last_render = now
+        stop.wait(max(1.0, min(next_sync - time.time(), RENDER_AT_LEAST_EVERY - (time.time() - last_render), 60.0)))
+
+
+@click.command("sync")
+@click.option("--days", type=click.IntRange(min=1), default=None, help="Window in days (default FEEDSVC_DAYS).")
+@click.option("--forever", is_flag=True, help="Keep syncing every FEEDSVC_SYNC_INTERVAL and publish after each.")
+@click.option("--quiet", is_flag=True, help="No progress line.")
+def sync_command(days: int | None, forever: bool, quiet: bool) -> None:
+    """Pull the window's orders from Storeden into the local store.
+
+    \b
+    Examples:
+      feedsvc sync && feedsvc render      # one run, then publish
+      feedsvc sync --forever              # the Procfile's worker
+    \b
+    Exit codes: 0 ok, 1 some orders failed (the bookmark stays), 2 configuration
+    or credentials, 3 another sync is running.
+    """
+    settings = load_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if forever:
+        from feedsvc.build import build_and_publish
+        run_forever(settings, after_sync=lambda _result: build_and_publish(settings),
+                    interval=settings.sync_interval)
+        return
+    try:
+        result = run_sync(settings, days=days, progress=False if quiet else None)
+    except SyncBusy as exc:
+        click.echo(f"feedsvc sync: {exc}", err=True)
+        sys.exit(3)
+    click.echo(result.summary())
+    if result.status == "auth_failed":
+        sys.exit(2)
+    if result.status != "ok":
+        sys.exit(1)
