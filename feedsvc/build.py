@@ -60,7 +60,7 @@ class _Pass:
     code_to_order_id: dict[str, str] = field(default_factory=dict)
 
 
-def _mapping_context(settings: Settings, store: Store) -> MappingContext:
+def mapping_context(settings: Settings, store: Store) -> MappingContext:
     return MappingContext.from_settings(
         settings,
         checkout_methods=store.get_reference("checkoutMethods"),
@@ -119,7 +119,7 @@ def build_and_publish(settings: Settings, *, now: float | None = None, store: St
 
 
 def _build(settings, store, now, started) -> BuildResult:
-    context = _mapping_context(settings, store)
+    context = mapping_context(settings, store)
     since_ts = int(now - settings.days * 86400)
     shop_now = datetime.fromtimestamp(now, settings.zone).replace(tzinfo=None)
     blamed: dict[str, str] = {}

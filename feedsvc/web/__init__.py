@@ -1,0 +1,70 @@
+"""The web app: the feed, the dashboard and /healthz, behind the feed's credentials.
+
+`create_app()` refuses to build an app that could serve the feed to anyone:
+without a token or a user and password it raises ConfigError. Error pages are
+plain text and never show a trace or a setting.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from feedsvc.config import Settings, load_settings
+from feedsvc.web.auth import FailureLimiter
+
+
+def _session_key(settings: Settings) -> bytes:
+    """A random key kept in the data dir, so every worker signs sessions alike."""
+    path = Path(settings.data_dir) / "session.key"
+    if not path.is_file():
+        temporary = path.with_suffix(".tmp")
+        temporary.write_bytes(secrets.token_bytes(32))
+        temporary.chmod(0o600)
+        temporary.replace(path)
+    return path.read_bytes()
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    settings.require_feed_auth()
+    app = Flask(__name__)
+    app.config.update(FEEDSVC_SETTINGS=settings, FEEDSVC_LIMITER=FailureLimiter(), SECRET_KEY=_session_key(settings),
+                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
+                      SESSION_COOKIE_SECURE=settings.tls_enabled or settings.trust_proxy,
+                      PROPAGATE_EXCEPTIONS=False, TRAP_HTTP_EXCEPTIONS=False)
+    if settings.trust_proxy:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)
+
+    from feedsvc.web import dashboard, feed, health
+    app.register_blueprint(feed.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(dashboard.bp)
+
+    @app.errorhandler(HTTPException)
+    def plain_error(error: HTTPException):
+        response = Response(f"{error.code} {error.name}\n", status=error.code, mimetype="text/plain")
+        if error.code == 405:
+            response.headers["Allow"] = ", ".join(error.valid_methods or [])
+        return response
+
+    @app.errorhandler(Exception)
+    def crash(error: Exception):
+        app.logger.error("unhandled %s while answering a request", type(error).__name__)
+        return Response("500 Internal Server Error\n", status=500, mimetype="text/plain")
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        from flask import request
+        if request.is_secure:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response
+
+    return app

@@ -1,0 +1,254 @@
+"""The dashboard: what Retino gets, order by order, and whether the sync is healthy.
+
+Server-rendered pages behind the feed's Basic-auth credentials, with a strict
+Content-Security-Policy (no inline code, nothing from other hosts). The secret
+feed token never appears in a page until the user asks for it with a POST.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+import time
+from datetime import datetime
+
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, session, url_for
+from lxml import etree
+
+from feedsvc import jsonutil
+from feedsvc.publish import current_snapshot
+from feedsvc.store import Store
+from feedsvc.web.auth import require_basic_auth
+from feedsvc.web.charts import orders_per_day_svg
+from feedsvc.web.highlight import highlight_json, highlight_xml
+
+bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/static")
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+       "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
+STATUS_LABELS = {0: "Pending payment", 1: "Paid", 2: "Preparation", 3: "Sent", 4: "Delivered", 5: "Closed",
+                 6: "Archived", 7: "Aborted", 8: "After-sale"}
+PER_PAGE = 50
+FEED_ORDERS_PER_PAGE = 25
+
+
+@bp.after_request
+def content_security(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _settings():
+    return current_app.config["FEEDSVC_SETTINGS"]
+
+
+def _store() -> Store:
+    return Store.open(_settings())
+
+
+def _csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    return session["csrf"]
+
+
+def _check_csrf() -> None:
+    sent = request.form.get("csrf") or request.headers.get("X-CSRF-Token", "")
+    expected = session.get("csrf", "")
+    if not expected or not secrets.compare_digest(sent, expected):
+        abort(403)
+
+
+@bp.app_template_filter("when")
+def _when(ts) -> str:
+    if not ts:
+        return "—"
+    return datetime.fromtimestamp(float(ts), _settings().zone).strftime("%Y-%m-%d %H:%M")
+
+
+@bp.app_template_filter("age")
+def _age(seconds) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def _render(template: str, **context) -> str:
+    return render_template(template, csrf=_csrf_token(), status_labels=STATUS_LABELS, **context)
+
+
+def _window_start() -> int:
+    return int(time.time() - _settings().days * 86400)
+
+
+@bp.route("/")
+@require_basic_auth
+def overview():
+    settings = _settings()
+    snapshot = current_snapshot(settings.snapshots_dir)
+    now = time.time()
+    with _store() as store:
+        last_run = store.last_sync_run()
+        quarantined = len(store.list_quarantine())
+        warnings = store.count_findings("warning")
+        publish_error = store.last_publish_error()
+        offset = int(datetime.now(settings.zone).utcoffset().total_seconds())
+        per_day = store.orders_per_day(_window_start(), offset, settings.exclude_statuses)
+    chart = orders_per_day_svg(per_day, days=settings.days, today=int((now + offset) // 86400))
+    next_sync = (last_run.started_at + settings.sync_interval) if last_run else None
+    return _render("overview.html", snapshot=snapshot, now=now, last_run=last_run, quarantined=quarantined,
+                   warnings=warnings, publish_error=publish_error, chart=chart, next_sync=next_sync,
+                   settings=settings, feed_url=request.host_url.rstrip("/") + "/feed.xml",
+                   token_url_masked=request.host_url.rstrip("/") + "/feed/" + "•" * 12 + ".xml")
+
+
+@bp.route("/reveal-token", methods=["POST"])
+@require_basic_auth
+def reveal_token():
+    _check_csrf()
+    settings = _settings()
+    if not settings.feed_token:
+        abort(404)
+    return jsonify({"url": request.host_url.rstrip("/") + f"/feed/{settings.feed_token}.xml"})
+
+
+def _flag(name: str) -> bool | None:
+    value = request.args.get(name, "")
+    return {"yes": True, "no": False}.get(value)
+
+
+@bp.route("/orders")
+@require_basic_auth
+def orders():
+    settings = _settings()
+    query = request.args.get("q", "").strip()[:200]
+    status_arg = request.args.get("status", "")
+    status = int(status_arg) if status_arg.isdigit() else None
+    sort = request.args.get("sort", "date")
+    descending = request.args.get("dir", "desc") != "asc"
+    page = max(int(request.args.get("page", "1")) if request.args.get("page", "1").isdigit() else 1, 1)
+    with _store() as store:
+        rows, total = store.search_orders(since_ts=_window_start(), exclude_statuses=settings.exclude_statuses,
+                                          query=query, status=status, cod=_flag("cod"),
+                                          has_package=_flag("package"), sort=sort, descending=descending,
+                                          page=page, per_page=PER_PAGE)
+    pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
+    args = {k: v for k, v in request.args.items() if k != "page"}
+    return _render("orders.html", rows=rows, total=total, page=page, pages=pages, query=query, status=status,
+                   sort=sort, descending=descending, args=args, cod=request.args.get("cod", ""),
+                   package=request.args.get("package", ""))
+
+
+@bp.route("/orders/<code>")
+@require_basic_auth
+def order(code: str):
+    from feedsvc.build import mapping_context
+    from feedsvc.retino.mapping import MappingError, map_order
+    from feedsvc.retino.render import order_xml
+
+    settings = _settings()
+    with _store() as store:
+        stored = store.find_order_by_code(code)
+        if stored is None:
+            abort(404)
+        findings = store.list_findings(stored.order_id)
+        reason = store.quarantine_reason(stored.order_id)
+        context = mapping_context(settings, store)
+    mapped, error, fragment = None, None, ""
+    if stored.raw_text:
+        try:
+            mapped = map_order(stored.raw, tracking=stored.tracking, summary=stored.summary, context=context)
+            fragment = highlight_xml(order_xml(mapped.order).decode("utf-8"))
+        except MappingError as exc:
+            error = str(exc)
+    raw = highlight_json(jsonutil.dumps(stored.raw, indent=2)) if stored.raw_text else ""
+    tracking = highlight_json(jsonutil.dumps(stored.tracking, indent=2)) if stored.tracking_text else ""
+    return _render("order.html", stored=stored, mapped=mapped, error=error, fragment=fragment, raw=raw,
+                   tracking=tracking, findings=findings, reason=reason)
+
+
+def _feed_orders(path, start: int, count: int) -> tuple[list[tuple[str, str]], int]:
+    """(CODE, highlighted XML) for orders start..start+count of the snapshot, and the total seen."""
+    shown, index = [], 0
+    for _, element in etree.iterparse(str(path), events=("end",), tag="ORDER", resolve_entities=False,
+                                      no_network=True):
+        if start <= index < start + count:
+            etree.indent(element, space="  ")
+            shown.append((element.findtext("CODE") or "?",
+                          highlight_xml(etree.tostring(element, encoding="unicode"))))
+        index += 1
+        element.clear(keep_tail=True)
+        while element.getprevious() is not None:
+            del element.getparent()[0]
+    return shown, index
+
+
+@bp.route("/feed-view")
+@require_basic_auth
+def feed_view():
+    snapshot = current_snapshot(_settings().snapshots_dir)
+    page = max(int(request.args.get("page", "1")) if request.args.get("page", "1").isdigit() else 1, 1)
+    shown, total = ([], 0)
+    if snapshot is not None:
+        shown, total = _feed_orders(snapshot.xml_path, (page - 1) * FEED_ORDERS_PER_PAGE, FEED_ORDERS_PER_PAGE)
+    pages = max((total + FEED_ORDERS_PER_PAGE - 1) // FEED_ORDERS_PER_PAGE, 1)
+    return _render("feed.html", snapshot=snapshot, shown=shown, total=total, page=page, pages=pages)
+
+
+@bp.route("/quarantine")
+@require_basic_auth
+def quarantine():
+    with _store() as store:
+        entries = store.list_quarantine()
+    return _render("quarantine.html", entries=entries)
+
+
+@bp.route("/quarantine/<order_id>/raw")
+@require_basic_auth
+def quarantine_raw(order_id: str):
+    with _store() as store:
+        stored = store.get_order(order_id)
+    if stored is None or not stored.raw_text:
+        abort(404)
+    return Response(stored.raw_text, mimetype="text/plain")
+
+
+@bp.route("/syncs")
+@require_basic_auth
+def syncs():
+    with _store() as store:
+        runs = store.list_sync_runs(100)
+    return _render("syncs.html", runs=runs)
+
+
+@bp.route("/sync", methods=["POST"])
+@require_basic_auth
+def sync_now():
+    _check_csrf()
+    command = (f"import subprocess, sys; r = subprocess.call([sys.executable, '-m', 'feedsvc.cli', 'sync', "
+               f"'--quiet']); sys.exit(subprocess.call([sys.executable, '-m', 'feedsvc.cli', 'render']) "
+               f"if r in (0, 1) else r)")
+    subprocess.Popen([sys.executable, "-c", command], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)
+    if request.headers.get("X-Requested-With") == "fetch":
+        return jsonify({"started": True})
+    return Response(status=303, headers={"Location": url_for("dashboard.syncs")})
+
+
+@bp.route("/sync/status")
+@require_basic_auth
+def sync_status():
+    settings = _settings()
+    with _store() as store:
+        run = store.last_sync_run()
+    snapshot = current_snapshot(settings.snapshots_dir)
+    return jsonify({"run": None if run is None else {"id": run.id, "status": run.status, "kind": run.kind,
+                                                      "progress": run.progress, "requests": run.requests},
+                    "etag": snapshot.etag if snapshot else None})
