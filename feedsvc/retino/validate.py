@@ -96,7 +96,7 @@ def _prolog_findings(head: bytes, report: Report) -> None:
         report.findings.append(Finding("H1", "error", 1, None, "", f"the declaration says encoding="
                                        f"{declared.group(1).decode()!r}; Retino reads UTF-8 only",
                                        'write <?xml version="1.0" encoding="UTF-8"?>'))
-    elif not declared:
+    elif not head.lstrip().startswith(b"<?xml"):
         report.findings.append(Finding("H1", "warning", 1, None, "", "no XML declaration",
                                        'start with <?xml version="1.0" encoding="UTF-8"?>'))
     doctype = _DOCTYPE.search(head)
