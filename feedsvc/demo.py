@@ -14,6 +14,7 @@ import os
 import secrets
 import shlex
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -46,7 +47,7 @@ def _wait_until_serving(url: str, cafile: Path, process: subprocess.Popen, timeo
         if process.poll() is not None:
             raise click.ClickException(f"gunicorn exited with code {process.returncode}; see its log above")
         try:
-            httpx.get(url, verify=str(cafile), timeout=2.0)
+            httpx.get(url, verify=ssl.create_default_context(cafile=str(cafile)), timeout=2.0)
             return
         except httpx.HTTPError:
             time.sleep(0.2)
@@ -171,7 +172,7 @@ def _check_served(base: str, values: dict[str, str], cert: Path, data_dir: Path)
     from feedsvc.retino.validate import validate_bytes
 
     response = httpx.get(f"{base}/feed.xml", auth=(DEMO_USER, values["password"]),
-                         verify=str(cert), timeout=60)
+                         verify=ssl.create_default_context(cafile=str(cert)), timeout=60)
     if response.status_code != 200:
         raise click.ClickException(f"the served feed answered {response.status_code}")
     report = validate_bytes(response.content)

@@ -165,7 +165,18 @@ class _Run:
         fetched_at = self.store.get_order_fetch_time(entry["orderID"])
         return event_ts is not None and fetched_at is not None and event_ts >= int(fetched_at)
 
-    def fetch(self, order_id: str, status: int | None, want_tracking: bool) -> None:
+    def needs_tracking(self, order_id: str, status: int | None) -> bool:
+        """Shipped, and its tracking not yet read at this status (also after a crash between the two calls)."""
+        if status not in SHIPPED_STATUSES:
+            return False
+        known = self.store.get_known(order_id)
+        return known is None or known["tracking_status"] != status
+
+    def fetch_tracking(self, order_id: str, status: int | None) -> None:
+        _, tracking_text = self.client.get_tracking_raw(order_id)
+        self.store.save_tracking_raw(order_id, tracking_text, status=status)
+
+    def fetch(self, order_id: str, status: int | None) -> None:
         try:
             raw, text = self.client.get_order_raw(order_id)
         except StoredenNotFound:
@@ -178,32 +189,37 @@ class _Run:
         except PayloadError:
             order_ts = None
         self.store.save_order_raw(order_id, text, status=status, order_ts=order_ts)
-        if want_tracking or status in SHIPPED_STATUSES:
-            known = self.store.get_known(order_id)
-            if known["tracking_status"] != status or not known["has_tracking"]:
-                _, tracking_text = self.client.get_tracking_raw(order_id)
-                self.store.save_tracking_raw(order_id, tracking_text, status=status)
+        known = self.store.get_known(order_id)
+        if status in SHIPPED_STATUSES and (known["tracking_status"] != status or not known["has_tracking"]):
+            self.fetch_tracking(order_id, status)
 
     def process(self, entries: list[tuple[dict, int | None]], label: str) -> None:
         plan = []
         for entry, event_ts in entries:
-            if not str(entry.get("orderID") or "").strip():
+            order_id = str(entry.get("orderID") or "").strip()
+            if not order_id:
                 continue
             verdict, known = self.record(entry, event_ts)
             order_ts = _summary_ts(entry)
-            in_window = order_ts is None or order_ts >= self.window_start
-            if in_window and self.needs_details(entry, known, event_ts):
-                plan.append((entry, verdict))
-            elif in_window:
+            if order_ts is not None and order_ts < self.window_start:
+                continue
+            if self.needs_details(entry, known, event_ts):
+                plan.append((order_id, verdict, "details"))
+            elif self.needs_tracking(order_id, _status(entry.get("status"))):
+                plan.append((order_id, "changed", "tracking"))
+            else:
                 self.result.orders_unchanged += 1
-        for done, (entry, verdict) in enumerate(plan, 1):
-            status = _status(entry.get("status"))
+        for done, (order_id, verdict, what) in enumerate(plan, 1):
+            status = self.store.get_known(order_id)["status"]
             try:
-                self.fetch(str(entry["orderID"]), status, status in SHIPPED_STATUSES)
+                if what == "details":
+                    self.fetch(order_id, status)
+                else:
+                    self.fetch_tracking(order_id, status)
             except (StoredenAuthError, StoredenQuotaError):
                 raise
             except StoredenError as exc:
-                self.result.errors.append(f"{entry['orderID']}: {exc}")
+                self.result.errors.append(f"{order_id}: {exc}")
                 continue
             if verdict == "new":
                 self.result.orders_new += 1

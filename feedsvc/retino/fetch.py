@@ -8,6 +8,7 @@ bytes too, so a small gzip bomb is stopped like a large file.
 
 from __future__ import annotations
 
+import ssl
 import sys
 import tempfile
 import time
@@ -126,7 +127,7 @@ def _explain(exc: httpx.HTTPError, url: str) -> str:
 def fetch_url(url: str, *, user: str | None, password: str | None, ca_cert: str | None,
               max_bytes: int) -> FetchedFeed:
     auth = (user, password or "") if user else None
-    verify: str | bool = ca_cert if ca_cert else True
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_cert) if ca_cert else True
     started = time.monotonic()
     writer = _CappedWriter(max_bytes, url)
     notes: list[tuple[str, str]] = []
