@@ -1,0 +1,159 @@
+"""The dashboard in real headless Chromium (Debian's), against real gunicorn with the simulator's data."""
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from feedsvc.build import build_and_publish
+from feedsvc.config import load_settings
+from feedsvc.publish import current_snapshot
+from feedsvc.storeden.sandbox import SandboxServer
+from feedsvc.storeden.shop import Shop
+from feedsvc.store import Store
+from feedsvc.sync import run_sync
+from feedsvc.tls import ensure_self_signed
+from tests.integration.servers import PASSWORD, ROOT, TOKEN, USER, GunicornServer, base_env
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-default-apps"]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium)")
+    data_dir = tmp_path_factory.mktemp("dashboard")
+    shop = Shop(seed=11, orders=80, now=time.time() - 5)
+    broken = next(o for o in shop.by_date() if o.status in (1, 2))
+    shop.corrupt(broken.order_id, "missing_email")
+    with SandboxServer(shop, rate=(1000, 1.0)) as sandbox:
+        env = base_env(data_dir, FEEDSVC_STOREDEN_URL=sandbox.url, FEEDSVC_STOREDEN_KEY=sandbox.key,
+                       FEEDSVC_STOREDEN_EXCHANGE=sandbox.exchange, FEEDSVC_STOREDEN_RATE="1000/1")
+        settings = load_settings(env)
+        run_sync(settings, progress=False)
+        build_and_publish(settings)
+        cert = ensure_self_signed(data_dir)
+        with GunicornServer(env, tls=cert) as server:
+            yield {"server": server, "settings": settings, "sandbox": sandbox, "broken": broken}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    ARTIFACTS.mkdir(exist_ok=True)
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, site):
+    context = browser.new_context(http_credentials={"username": USER, "password": PASSWORD},
+                                  ignore_https_errors=True, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    origin = site["server"].url
+    page.requests_seen = []
+    page.on("request", lambda request: page.requests_seen.append(request.url))
+    yield page
+    outside = [url for url in page.requests_seen if not url.startswith(origin) and not url.startswith("data:")]
+    assert not outside, f"requests outside the server: {outside}"
+    context.close()
+
+
+def shot(page, name):
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_without_credentials_nothing_is_shown(browser, site):
+    context = browser.new_context(ignore_https_errors=True)
+    for path in ("/", "/orders", "/quarantine", "/feed-view"):
+        response = context.request.get(site["server"].url + path)
+        assert response.status == 401
+        assert "Orders" not in response.text()
+    context.close()
+
+
+def test_overview_shows_the_right_counts_and_hides_the_token(page, site):
+    settings = site["settings"]
+    snapshot = current_snapshot(settings.snapshots_dir)
+    with Store.open(settings) as store:
+        quarantined = len(store.list_quarantine())
+        requests = store.last_sync_run().requests
+    response = page.goto(site["server"].url + "/")
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    assert page.locator("#orders-count").inner_text() == str(snapshot.meta["orders"])
+    assert page.locator("#quarantine-count").inner_text() == str(quarantined) and quarantined >= 1
+    assert page.locator("#requests-used").inner_text() == str(requests)
+    assert page.locator("#etag").inner_text() == snapshot.etag
+    assert page.locator("svg.chart rect.bar").count() == settings.days + 1
+    assert TOKEN not in page.content() and PASSWORD not in page.content()
+    shot(page, "overview")
+    page.click("#reveal")
+    playwright_api.expect(page.locator("#token-url")).to_contain_text(TOKEN, timeout=10000)
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "overview-phone")
+
+
+def test_search_finds_an_order_by_code(page, site):
+    with Store.open(site["settings"]) as store:
+        rows, _ = store.search_orders(since_ts=0, exclude_statuses={6, 7})
+    code = rows[5]["code"]
+    page.goto(site["server"].url + "/orders")
+    shot(page, "orders")
+    page.fill("input[name=q]", code)
+    page.press("input[name=q]", "Enter")
+    page.wait_for_url(re.compile(r".*q=.*"))
+    assert page.locator("#result-count").inner_text() == "1 orders"
+    assert page.locator("tbody tr td a").first.inner_text() == code
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "orders-phone")
+
+
+def test_order_page_shows_cod_item_and_package_numbers(page, site):
+    with Store.open(site["settings"]) as store:
+        rows, _ = store.search_orders(since_ts=0, exclude_statuses={6, 7}, cod=True, has_package=True)
+    row = rows[0]
+    page.goto(site["server"].url + f"/orders/{row['code']}")
+    items = page.locator("#items").inner_text()
+    assert "Cash on Delivery" in items and "billing" in items
+    for number in row["package_numbers"].split():
+        assert number in page.locator("#packages").inner_text()
+    assert "&lt;ORDER&gt;" in page.content() or "<ORDER>" in page.locator("pre.xml").inner_text()
+    assert '"orderID"' in page.locator("pre.json").first.inner_text()
+    shot(page, "order")
+
+
+def test_quarantine_shows_the_broken_order_with_its_reason(page, site):
+    page.goto(site["server"].url + "/quarantine")
+    table = page.locator("#quarantine").inner_text()
+    assert site["broken"].order_id in table and "email" in table
+    shot(page, "quarantine")
+    page.click(f"a[href$='/quarantine/{site['broken'].order_id}/raw']")
+    assert site["broken"].order_id in page.content()
+
+
+def test_feed_view_and_sync_history(page, site):
+    page.goto(site["server"].url + "/feed-view")
+    assert page.locator("details.order").count() > 0
+    page.locator("details.order summary").first.click()
+    shot(page, "feed")
+    page.goto(site["server"].url + "/syncs")
+    assert "backfill" in page.locator("#syncs").inner_text()
+    shot(page, "syncs")
+
+
+def test_sync_now_ends_in_a_new_snapshot(page, site):
+    site["sandbox"].shop.advance(new_orders=2, status_changes=2)
+    page.goto(site["server"].url + "/")
+    before = page.locator("#etag").inner_text()
+    page.click("#sync-now")
+    playwright_api.expect(page.locator("#etag")).not_to_have_text(before, timeout=60000)
+    assert page.locator("#etag").inner_text() == current_snapshot(site["settings"].snapshots_dir).etag
+    shot(page, "after-sync")
