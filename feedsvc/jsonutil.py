@@ -18,6 +18,16 @@ def loads(text: str | bytes) -> Any:
 
 
 def dumps(value: Any, *, indent: int | None = None) -> str:
-    """Serialise JSON, writing Decimal values as exact numbers."""
-    return simplejson.dumps(value, use_decimal=True, ensure_ascii=False, indent=indent,
+    """Serialise JSON, writing Decimal values as exact numbers.
+
+    Non-ASCII text stays readable; a lone surrogate (which no UTF-8 file or
+    database can hold) makes the whole text fall back to \\u escapes.
+    """
+    text = simplejson.dumps(value, use_decimal=True, ensure_ascii=False, indent=indent,
                             sort_keys=indent is not None)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = simplejson.dumps(value, use_decimal=True, ensure_ascii=True, indent=indent,
+                                sort_keys=indent is not None)
+    return text

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -164,6 +165,17 @@ class Store:
                 self.db.execute("ROLLBACK")
                 raise
 
+    @contextmanager
+    def transaction(self):
+        """Group many writes into one commit (bulk loads); everything or nothing."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
     @property
     def schema_version(self) -> int:
         return self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -258,8 +270,7 @@ class Store:
                          str(order.total.with_vat), int(order.total.with_vat * 100),
                          next((i.code for i in order.items if i.type == "billing"), ""),
                          1 if order.is_cod else 0, " ".join(order.package_numbers), order_id))
-        with self.db:
-            self.db.execute("BEGIN")
+        with self.transaction():
             self.db.executemany("UPDATE orders SET code = ?, email = ?, customer = ?, country = ?, total = ?,"
                                 " total_cents = ?, payment = ?, is_cod = ?, package_numbers = ?"
                                 " WHERE order_id = ?", rows)

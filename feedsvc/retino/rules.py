@@ -19,6 +19,7 @@ COD_NAME = "Cash on Delivery"
 _MONEY_2DP = re.compile(r"^-?[0-9]+\.[0-9]{2}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _SEVERAL = re.compile(r"[,;\s]")
+_DAMAGE = re.compile("[\x80-\x9f\ufffd]")
 _COD_WORDS = ("cash on delivery", "contrassegno", "nachnahme", "dobirka", "contre-remboursement",
               "contre remboursement", "contra reembolso", "pobranie", "utanvet", "rembours", "dobierka",
               "ramburs", "pouzece")
@@ -119,11 +120,14 @@ class OrderChecker:
     def _block(self, out, block, path) -> dict[str, Decimal | None]:
         if block is None:
             return {}
-        values = {}
-        for name in ("WITH_VAT", "WITHOUT_VAT", "VAT", "ROUNDING"):
-            values[name] = self._money(out, block.find(name), f"{path}/{name}")
-        rate = block.find("VAT_RATE")
-        values["VAT_RATE"] = _decimal(rate.text) if rate is not None else None
+        values: dict[str, Decimal | None] = {"WITH_VAT": None, "WITHOUT_VAT": None, "VAT": None,
+                                             "ROUNDING": None, "VAT_RATE": None}
+        for child in block:
+            tag = child.tag
+            if tag == "VAT_RATE":
+                values[tag] = _decimal(child.text)
+            elif tag in values:
+                values[tag] = self._money(out, child, f"{path}/{tag}")
         return values
 
     # -- the rules -----------------------------------------------------------
@@ -222,12 +226,12 @@ class OrderChecker:
     def _texts(self, out, order, path):
         for element in order.iter():
             text = element.text
-            if not text or len(element) or not isinstance(element.tag, str):
+            if not text or len(element):
                 continue
             if len(text) > 255:
                 self._add(out, "X1", "warning", element, f"{path}/…/{element.tag}",
                           f"{element.tag} has {len(text)} characters (over 255)")
-            if "\ufffd" in text or any("\x80" <= c <= "\x9f" for c in text):
+            if _DAMAGE.search(text):
                 self._add(out, "X1", "warning", element, f"{path}/…/{element.tag}",
                           f"{element.tag} contains U+FFFD or control characters (encoding damage?)")
 

@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     settings.require_feed_auth()
     app = Flask(__name__)
+    app.url_map.merge_slashes = False  # "/feed//x.xml" is a wrong token (404), not a redirect
     app.config.update(FEEDSVC_SETTINGS=settings, FEEDSVC_LIMITER=FailureLimiter(), SECRET_KEY=_session_key(settings),
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
                       SESSION_COOKIE_SECURE=settings.tls_enabled or settings.trust_proxy,

@@ -56,11 +56,14 @@ class GunicornServer:
     def start(self) -> "GunicornServer":
         self.process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
                                         cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        return self._wait_until_up()
+
+    def _wait_until_up(self) -> "GunicornServer":
         deadline = time.monotonic() + 30
         with self.client() as client:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
-                    output = self.process.stdout.read().decode(errors="replace")
+                    output = self.process.stdout.read().decode(errors="replace") if self.process.stdout else ""
                     raise RuntimeError(f"gunicorn exited with {self.process.returncode}: {output[-2000:]}")
                 try:
                     client.get("/healthz")

@@ -1,0 +1,39 @@
+"""1,000 wrong tokens and credentials against real gunicorn over TLS: none gets the feed, and the real
+secrets appear in no response and no log line."""
+
+import random
+from pathlib import Path
+
+from feedsvc.publish import SnapshotWriter
+from feedsvc.tls import ensure_self_signed
+from tests.integration.servers import PASSWORD, TOKEN, USER, GunicornServer, base_env
+from tests.reliability.credential_fuzz import token_path, wrong_authorizations, wrong_tokens
+
+FEED = (Path(__file__).resolve().parents[1] / "fixtures" / "retino" / "two_orders.xml").read_bytes()
+
+
+def test_no_guess_gets_the_feed_and_no_secret_leaks(tmp_path):
+    with SnapshotWriter(tmp_path / "snapshots") as writer:
+        writer.xml_path.write_bytes(FEED)
+        writer.commit({"orders": 2})
+    rng = random.Random(1123)
+    tokens = wrong_tokens(rng, TOKEN, 500)
+    headers = wrong_authorizations(rng, USER, PASSWORD, 500)
+    seen = {}
+    with GunicornServer(base_env(tmp_path), tls=ensure_self_signed(tmp_path), workers=2) as server:
+        with server.client() as client:
+            for candidate in tokens:
+                response = client.get(token_path(candidate))
+                seen[response.status_code] = seen.get(response.status_code, 0) + 1
+                assert response.status_code in (400, 404, 414, 429), candidate[:80]
+                assert TOKEN not in response.text and b"<ORDERS" not in response.content
+            for header in headers:
+                response = client.get("/feed.xml", headers={"Authorization": header.strip().encode("utf-8")})
+                seen[response.status_code] = seen.get(response.status_code, 0) + 1
+                assert response.status_code in (400, 401, 429), header[:80]
+                assert PASSWORD not in response.text and b"<ORDERS" not in response.content
+                assert all(PASSWORD not in value and TOKEN not in value for value in response.headers.values())
+            assert client.get(f"/feed/{TOKEN}.xml").status_code in (200, 429)
+        logs = server.logs()
+    assert sum(seen.values()) == 1000 and seen.get(429, 0) > 0
+    assert TOKEN not in logs and PASSWORD not in logs
