@@ -2,9 +2,9 @@
 
 Every benchmark returns `Row`s; a row carries its own baseline so the ratio
 is always between two figures measured on the same machine in the same run.
-Child processes are timed by themselves (they print a JSON line) and their
-peak memory is read from `os.wait4`, which reports the rusage of exactly that
-child, so one measurement never inherits another's peak.
+Child processes are timed by themselves (they print a JSON line); their peak
+memory is the VmHWM of their own address space, sampled while they run (the
+rusage from `os.wait4` would carry the parent's size across exec).
 """
 
 from __future__ import annotations
@@ -115,7 +115,9 @@ def run_child(argv: Sequence[str], *, timeout: float, env: dict | None = None,
                threading.Thread(target=drain, args=(process.stderr, "err"), daemon=True)]
     for reader in readers:
         reader.start()
+    high_water = 0
     while True:
+        high_water = max(high_water, _vm_hwm(process.pid))
         pid, status, rusage = os.wait4(process.pid, os.WNOHANG)
         if pid:
             break
@@ -140,10 +142,23 @@ def run_child(argv: Sequence[str], *, timeout: float, env: dict | None = None,
                 break
             except ValueError:
                 continue
-    # ru_maxrss is in kilobytes on Linux.
+    # ru_maxrss survives exec on Linux, so a child forked from a big parent reports the parent's
+    # size; the child's own VmHWM, sampled while it runs, is the figure that belongs to it.
+    peak = high_water or int(rusage.ru_maxrss) * 1024
     return ChildResult(returncode=process.returncode, answer=answer, wall_seconds=wall,
-                       peak_rss_bytes=int(rusage.ru_maxrss) * 1024, stderr=err[-4000:],
-                       timed_out=timed_out)
+                       peak_rss_bytes=peak, stderr=err[-4000:], timed_out=timed_out)
+
+
+def _vm_hwm(pid: int) -> int:
+    """The process's resident-memory high-water mark in bytes (0 when it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def python_child(module: str, *args: str, timeout: float, env: dict | None = None) -> ChildResult:

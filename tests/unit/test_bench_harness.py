@@ -17,6 +17,8 @@ def test_run_child_reports_its_own_peak_memory_and_answer(tmp_path):
         block = bytearray(120 * 1024 * 1024)
         for i in range(0, len(block), 4096):
             block[i] = 1
+        import time
+        time.sleep(0.3)
         print("noise")
         print(json.dumps({"seconds": 0.5}))
     """)
