@@ -1,36 +1,67 @@
-"""Storeden order → Retino order (specs/retino-feed.md §3–§6, storeden-api.md §8).
+"""Storeden order → Retino order (specs/retino-feed.md §3–§6, specs/storeden-api.md §8).
 
-`map_order` either returns an Order whose money adds up to the cent, with any
-warnings, or raises MappingError with a one-line reason naming the field; the
-build pipeline quarantines such orders. No other exception escapes, whatever
-the payload holds.
+`map_order` returns a MappingResult (an Order whose money adds up to the cent,
+plus warnings worth showing the operator) or raises MappingError with a
+one-line reason naming the field; the build pipeline quarantines such orders
+and publishes the rest. Nothing but MappingError escapes, whatever the payload.
+
+Choices the documents leave open (specs/retino-feed.md §9):
+- CODE is `short_id` (from the list/filter summary or the order), else `orderID`.
+- Prices are VAT-inclusive at one configured rate; the unit net is rounded once
+  (money.split_gross), lines are unit × AMOUNT, totals are sums of lines.
+- A product AMOUNT may have up to 3 decimals, but its line must land on whole
+  cents in all three amounts; otherwise the order is refused (MappingError),
+  since Retino's C2 (TOTAL = UNIT × AMOUNT) could not hold exactly.
+- Item order: products, the discount, shipping, billing (as in §7's example).
+- A missing or empty billing address is taken from the delivery address and
+  vice versa; the e-mail comes from billing, else delivery.
 """
 
 from __future__ import annotations
 
+import decimal
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import Any, Mapping
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pycountry
 
+from feedsvc.config import ConfigError
 from feedsvc.retino import money as m
-from feedsvc.retino.countries import CountryResolver, load_table, parse_country_list
-from feedsvc.retino.model import COD_ITEM_NAME, Address, Item, Order, OrderTotal, Price
+from feedsvc.retino.countries import CountryResolver, load_override_file, parse_country_list
+from feedsvc.retino.model import COD_ITEM_NAME, Address, Item, Order, OrderTotal
 from feedsvc.retino.text import MAX_TEXT, clean
-from feedsvc.storeden.payload import PayloadError, cart_items, money, order_timestamp, text
+from feedsvc.storeden.payload import PayloadError, cart_items, money, order_timestamp, show, text
 
 ROUNDING_TOLERANCE = Decimal("0.05")
+MAX_AMOUNT = Decimal(1_000_000)
+AMOUNT_STEP = Decimal("0.001")
+ONE = Decimal(1)
+
 _PACKAGE_SPLIT = re.compile(r"[,;\s]+")
-_COD_WORDS = ("cash on delivery", "contrassegno", "nachnahme", "dobirka", "contre-remboursement",
-              "contre remboursement", "contra reembolso", "pobranie", "utanvet", "rembours")
+_URL = re.compile(r"https?://\S+")
+_PHONE_CHARS = re.compile(r"[0-9+/().\s-]+")
+_NON_DIGITS = re.compile(r"[^0-9]")
+_LOCALE_SPLIT = re.compile(r"[_\-.@]")
+_NOT_ALNUM = re.compile(r"[^0-9a-z]+")
+# "Cash on delivery" in the languages of Retino's and Storeden's markets, folded
+# (lower case, no accents, separators as single spaces).
+_COD_PHRASES = ("cash on delivery", "contrassegno", "nachnahme", "dobirka", "dobierka",
+                "contre remboursement", "contra reembolso", "contrareembolso", "pobranie", "pobraniem",
+                "utanvet", "rembours", "ramburs", "pouzece", "pago contra entrega", "cobro a la entrega")
+_COD_TOKENS = ("cod", "c o d")
+# ISO 4217 codes that are not money an order can be paid in.
+_NOT_A_CURRENCY = frozenset({"XXX", "XTS", "XAU", "XAG", "XPT", "XPD", "XBA", "XBB", "XBC", "XBD",
+                             "XDR", "XSU", "XUA"})
 
 
 class MappingError(ValueError):
-    """The order cannot become a valid <ORDER>; the message says why."""
+    """The order cannot become a valid <ORDER>; the message says why, naming the field."""
 
 
 @dataclass(frozen=True)
@@ -39,48 +70,95 @@ class MappingResult:
     warnings: tuple[str, ...] = ()
 
 
+def checkout_labels(payload: object) -> dict[str, str]:
+    """{method code: label} from a checkoutMethods.json answer (its `payment_setup`)."""
+    setup = payload.get("payment_setup") if isinstance(payload, dict) else None
+    if not isinstance(setup, dict):
+        return {}
+    labels = {}
+    for code, entry in setup.items():
+        label = clean(text(entry.get("label"))) if isinstance(entry, dict) else ""
+        if label:
+            labels[str(code).strip()] = label
+    return labels
+
+
+def _fold(value: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", value.casefold())
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _NOT_ALNUM.sub(" ", plain).strip()
+
+
+def looks_like_cod(label: str) -> bool:
+    """True when a payment label or code says cash on delivery, in any of several languages."""
+    folded = _fold(label)
+    if not folded:
+        return False
+    if folded in _COD_TOKENS or "cod" in folded.split(" "):
+        return True
+    return any(phrase in folded for phrase in _COD_PHRASES)
+
+
 @dataclass(frozen=True)
 class MappingContext:
+    """Everything mapping needs besides the order: shop settings and reference data.
+
+    `countries` defaults to a resolver with the shipped table and `default_country`.
+    """
+
     vat_rate: Decimal = Decimal("22")
     currency: str = "EUR"
     cod_methods: frozenset[str] = frozenset({"mark"})
+    default_country: str = "IT"
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Rome"))
     order_url: str = ""
-    checkout_labels: dict[str, str] = field(default_factory=dict)
-    countries: CountryResolver = field(default_factory=CountryResolver)
+    checkout_labels: Mapping[str, str] = field(default_factory=dict)
+    countries: CountryResolver | None = None
+
+    def __post_init__(self) -> None:
+        rate = Decimal(self.vat_rate)
+        if not rate.is_finite() or not 0 <= rate <= 100:
+            raise ConfigError("FEEDSVC_VAT_RATE", f"must be between 0 and 100, got {self.vat_rate!r}")
+        object.__setattr__(self, "vat_rate", rate)
+        currency = str(self.currency).strip().upper()
+        if not _is_currency(currency):
+            raise ConfigError("FEEDSVC_CURRENCY", f"{self.currency!r} is not an ISO 4217 currency code")
+        object.__setattr__(self, "currency", currency)
+        object.__setattr__(self, "cod_methods", frozenset(str(c).strip() for c in self.cod_methods))
+        pattern = self.order_url.strip()
+        if pattern and not _URL.fullmatch(pattern.replace("{order_id}", "x").replace("{code}", "x")):
+            raise ConfigError("FEEDSVC_ORDER_URL", f"expected an absolute http(s) URL pattern such as "
+                                                   f"https://admin.example.com/orders/{{order_id}}, got {pattern!r}")
+        object.__setattr__(self, "order_url", pattern)
+        object.__setattr__(self, "checkout_labels", dict(self.checkout_labels))
+        if self.countries is None:
+            object.__setattr__(self, "countries", CountryResolver(default=self.default_country))
 
     @classmethod
-    def from_settings(cls, settings, *, checkout_methods=None, countries=None) -> "MappingContext":
-        overrides = load_table(settings.country_map_file) if settings.country_map_file else None
+    def from_settings(cls, settings, *, checkout_methods: Any = None, countries: Any = None) -> "MappingContext":
+        """A context from Settings, the cached checkoutMethods.json and /countries/list.json answers."""
+        overrides = load_override_file(settings.country_map_file) if settings.country_map_file else None
         fetched = parse_country_list(countries) if countries else None
         return cls(
             vat_rate=settings.vat_rate,
             currency=settings.currency,
             cod_methods=settings.cod_methods,
+            default_country=settings.default_country,
             timezone=settings.zone,
             order_url=settings.order_url,
             checkout_labels=checkout_labels(checkout_methods),
             countries=CountryResolver(overrides, fetched, settings.default_country),
         )
 
-
-def checkout_labels(payload: object) -> dict[str, str]:
-    """{method code: label} from a checkoutMethods.json answer."""
-    setup = payload.get("payment_setup") if isinstance(payload, dict) else None
-    if not isinstance(setup, dict):
-        return {}
-    return {str(code): clean(entry.get("label")) for code, entry in setup.items()
-            if isinstance(entry, dict) and clean(entry.get("label"))}
+    def is_cod(self, payment_code: str) -> bool:
+        """Whether a payment method means cash on delivery (configured codes, or what it says)."""
+        return (payment_code in self.cod_methods or looks_like_cod(payment_code)
+                or looks_like_cod(self.checkout_labels.get(payment_code, "")))
 
 
-def _fold(value: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", value.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-def looks_like_cod(label: str) -> bool:
-    folded = _fold(label)
-    return folded.strip() == "cod" or any(word in folded for word in _COD_WORDS)
+def _is_currency(code: str) -> bool:
+    return (len(code) == 3 and code.isascii() and code.isalpha() and code not in _NOT_A_CURRENCY
+            and pycountry.currencies.get(alpha_3=code) is not None)
 
 
 # -- pieces -------------------------------------------------------------------
@@ -90,229 +168,315 @@ def _section(raw: dict, name: str) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _required(value: object, where: str, *, max_len: int = MAX_TEXT) -> str:
-    cleaned = clean(text(value), max_len=max_len)
+_ADDRESS_TEXT = ("fullname", "addr1", "addr2", "city", "zip")
+
+
+def _has_address(source: dict) -> bool:
+    return any(clean(text(source.get(key))) for key in _ADDRESS_TEXT)
+
+
+def _required(value: object, where: str) -> str:
+    cleaned = clean(text(value))
     if not cleaned:
         raise MappingError(f"{where} is missing or blank")
     return cleaned
 
 
-def _phone(billing: dict, delivery: dict) -> str | None:
-    """`+<cc><number>` from Storeden's `+39/3471234567`; digits only when no prefix is given."""
-    for source in (billing, delivery):
-        raw = text(source.get("phone")).strip()
-        digits = re.sub(r"[^0-9]", "", raw)
-        if len(digits) < 6:
-            continue
-        if raw.startswith("+"):
-            return "+" + digits
-        if raw.startswith("00"):
-            return "+" + digits[2:]
-        return digits
-    return None
+def phone_number(value: object) -> str | None:
+    """`+<cc><number>` from Storeden's `+39/3471234567` (or `0039 347 …`); digits only without a prefix.
+
+    None when nothing usable is left: letters (`+1/xxxxxxxxxxx`), fewer than 6 or more than 15 digits.
+    """
+    raw = clean(text(value))
+    if not raw or not _PHONE_CHARS.fullmatch(raw):
+        return None
+    digits = _NON_DIGITS.sub("", raw)
+    international = raw.startswith("+")
+    if not international and raw.startswith("00"):
+        international, digits = True, digits[2:]
+    if not 6 <= len(digits) <= 15:
+        return None
+    return "+" + digits if international else digits
 
 
 def _address(source: dict, where: str, context: MappingContext, warnings: list[str], *,
              billing: bool) -> Address:
-    street = " ".join(part for part in (clean(text(source.get("addr1"))), clean(text(source.get("addr2"))))
-                      if part)
+    name = _required(source.get("fullname"), f"{where}.fullname")
+    street = clean(" ".join(part for part in (clean(text(source.get("addr1"))), clean(text(source.get("addr2"))))
+                            if part))
     if not street:
         raise MappingError(f"{where}.addr1 is missing or blank")
+    city = _required(source.get("city"), f"{where}.city")
+    postcode = _required(source.get("zip"), f"{where}.zip")
     country, warning = context.countries.resolve(source.get("country"))
     if warning:
         warnings.append(f"{where}: {warning}")
-    return Address(
-        name=_required(source.get("fullname"), f"{where}.fullname"),
-        company="",
-        street=clean(street),
-        housenumber="",
-        city=_required(source.get("city"), f"{where}.city"),
-        zip=_required(source.get("zip"), f"{where}.zip"),
-        country=country,
-        company_id="",
-        vat_id=clean(text(source.get("vat"))) if billing else "",
-    )
+    return Address(name=name, company="", street=street, housenumber="", city=city, zip=postcode,
+                   country=country, company_id="", vat_id=clean(text(source.get("vat"))) if billing else "")
 
 
-def _unit_item(type_: str, name: str, code: str, gross: Decimal, rate: Decimal, *,
-               amount: Decimal = Decimal(1), variant: str | None = None, negative: bool = False) -> Item:
-    unit = m.split_gross(abs(gross) if negative else gross, rate)
+def _item(type_: str, name: str, code: str, gross: Decimal, rate: Decimal, *, amount: Decimal = ONE,
+          variant: str | None = None, negative: bool = False) -> Item:
+    unit = m.split_gross(gross, rate)
     if negative:
         unit = m.negate(unit)
     return Item(type=type_, name=name, amount=amount, code=code, unit_price=unit,
                 total_price=m.line_total(unit, amount), variant_name=variant)
 
 
-def _products(cart: dict, context: MappingContext) -> list[Item]:
-    try:
-        lines = cart_items(cart)
-    except PayloadError as exc:
-        raise MappingError(str(exc)) from None
+def _cents_warning(value: Decimal, where: str, warnings: list[str]) -> None:
+    if not m.lands_on_cent(value):
+        warnings.append(f"{where} {format(value, 'f')} has more than 2 decimals; "
+                        f"rounded to {m.format_money(value)}")
+
+
+def _products(cart: dict, context: MappingContext, warnings: list[str]) -> list[Item]:
+    lines = cart_items(cart)
     if not lines:
         raise MappingError("cart.items is empty: an order needs at least one product")
     items = []
     for index, line in enumerate(lines):
         where = f"cart.items[{index}]"
-        if line.count <= 0:
-            raise MappingError(f"{where}.count must be above 0, got {line.count}")
-        if line.count != line.count.quantize(Decimal("0.001")):
-            raise MappingError(f"{where}.count has more than 3 decimals: {line.count}")
+        count = line.count
+        if count <= 0:
+            raise MappingError(f"{where}.count must be above 0, got {format(count, 'f')}")
+        if count > MAX_AMOUNT:
+            raise MappingError(f"{where}.count is implausibly large: {format(count, 'f')}")
+        if count != count.quantize(AMOUNT_STEP):
+            raise MappingError(f"{where}.count has more than 3 decimals: {format(count, 'f')}")
         if line.price < 0:
-            raise MappingError(f"{where}.price is negative: {line.price}")
-        name = clean(line.title) or clean(line.sku) or f"Product {clean(line.uid)}".strip()
-        code = clean(line.sku) or clean("-".join(p for p in (line.uid, line.options) if p))
+            raise MappingError(f"{where}.price is negative: {format(line.price, 'f')}")
+        _cents_warning(line.price, f"{where}.price", warnings)
+        code = clean(line.sku)
+        if not code and clean(line.uid):
+            code = clean(f"{line.uid}-{line.options}" if line.options else line.uid)
         if not code:
             raise MappingError(f"{where} has neither a sku nor a product uid")
-        item = _unit_item("product", name, code, line.price, context.vat_rate,
-                          amount=line.count, variant=clean(line.options) or None)
-        for block in (item.total_price,):
-            if not all(m.lands_on_cent(v) for v in (block.with_vat, block.without_vat, block.vat)):
-                raise MappingError(f"{where}: {line.count} × {line.price} does not come to a whole cent")
+        name = clean(line.title)
+        if not name:
+            name = clean(line.sku) or clean(f"Product {code}")
+            warnings.append(f"{where}.title is blank; the line is named {name!r}")
+        elif len(name) == MAX_TEXT and len(clean(line.title, max_len=0)) > MAX_TEXT:
+            warnings.append(f"{where}.title is longer than {MAX_TEXT} characters; cut")
+        item = _item("product", name, code, line.price, context.vat_rate, amount=count,
+                     variant=clean(line.options) or None)
+        line_block = item.total_price
+        if not all(m.lands_on_cent(v) for v in (line_block.with_vat, line_block.without_vat, line_block.vat)):
+            raise MappingError(
+                f"{where}: {format(count, 'f')} × {m.format_money(item.unit_price.with_vat)} "
+                f"(net {m.format_money(item.unit_price.without_vat)}) does not come to whole cents")
         items.append(item)
     return items
 
 
-def _payment_item(raw: dict, cart: dict, context: MappingContext) -> Item:
-    code = clean(text(raw.get("payment")) or text(cart.get("paymentProfile")), max_len=200)
-    fee = money(cart.get("paymentAmount"), "cart.paymentAmount", required=False)
+def _fee(cart: dict, key: str, warnings: list[str]) -> Decimal:
+    fee = money(cart.get(key), f"cart.{key}", required=False)
     if fee < 0:
-        raise MappingError(f"cart.paymentAmount is negative: {fee}")
-    label = context.checkout_labels.get(code, "")
-    is_cod = code in context.cod_methods or looks_like_cod(label) or looks_like_cod(code)
-    name = COD_ITEM_NAME if is_cod else (label or code or "Payment")
-    return _unit_item("billing", name, f"payment-{code}" if code else "payment", fee, context.vat_rate)
+        raise MappingError(f"cart.{key} is negative: {format(fee, 'f')}")
+    _cents_warning(fee, f"cart.{key}", warnings)
+    return fee
 
 
-def _shipping_item(raw: dict, cart: dict, context: MappingContext) -> Item:
+def _shipping_item(raw: dict, cart: dict, context: MappingContext, warnings: list[str]) -> Item:
     name = clean(text(cart.get("shippingProfile"))) or clean(text(raw.get("method"))) or "Shipping"
-    fee = money(cart.get("shippingAmount"), "cart.shippingAmount", required=False)
-    if fee < 0:
-        raise MappingError(f"cart.shippingAmount is negative: {fee}")
-    return _unit_item("shipping", name, "shipping", fee, context.vat_rate)
+    return _item("shipping", name, "shipping", _fee(cart, "shippingAmount", warnings), context.vat_rate)
 
 
-def _discount_item(cart: dict, context: MappingContext) -> Item | None:
+def _billing_item(raw: dict, cart: dict, context: MappingContext, warnings: list[str]) -> Item:
+    code = clean(text(raw.get("payment"))) or clean(text(cart.get("paymentProfile")))
+    fee = _fee(cart, "paymentAmount", warnings)
+    if context.is_cod(code):
+        name = COD_ITEM_NAME
+    else:
+        name = context.checkout_labels.get(code) or code or "Payment"
+    item_code = clean(f"payment-{code}") if code else "payment"
+    return _item("billing", name, item_code, fee, context.vat_rate)
+
+
+def _discount_item(cart: dict, context: MappingContext, warnings: list[str]) -> Item | None:
     amount = money(cart.get("saleAmount"), "cart.saleAmount", required=False)
     if amount == 0:
         return None
-    coupon = clean(text(cart.get("couponCode")), max_len=200)
+    _cents_warning(amount, "cart.saleAmount", warnings)
+    coupon = clean(text(cart.get("couponCode")), max_len=MAX_TEXT - len("discount-"))
     name = f"Coupon {coupon}" if coupon else "Discount"
     code = f"discount-{coupon}" if coupon else "discount"
-    return _unit_item("discount", name, code, abs(amount), context.vat_rate, negative=True)
+    return _item("discount", name, code, abs(amount), context.vat_rate, negative=True)
 
 
-def package_numbers(tracking: dict | None) -> tuple[str, ...]:
-    """One number per parcel from tracking.json's `tracking` string."""
-    if not isinstance(tracking, dict):
-        return ()
-    numbers: list[str] = []
-    for part in _PACKAGE_SPLIT.split(clean(text(tracking.get("tracking")), max_len=0)):
-        part = clean(part)
-        if part and part not in numbers:
-            numbers.append(part)
+def package_numbers(tracking: object) -> tuple[str, ...]:
+    """One number per parcel from tracking.json's `tracking` (split on commas, semicolons, spaces).
+
+    Also takes a list of tracking objects, should Storeden answer with one per shipment.
+    """
+    sources = tracking if isinstance(tracking, list) else [tracking]
+    numbers: dict[str, None] = {}  # an ordered set
+    for source in sources:
+        if not isinstance(source, dict):
+            continue
+        value = source.get("tracking")
+        for one in value if isinstance(value, list) else [value]:
+            for part in _PACKAGE_SPLIT.split(clean(text(one), max_len=0)):
+                number = clean(part)
+                if number:
+                    numbers[number] = None
     return tuple(numbers)
 
 
-def _currency(raw: dict, context: MappingContext) -> str:
-    code = text(raw.get("currency")).strip().upper()
-    return code if len(code) == 3 and pycountry.currencies.get(alpha_3=code) else context.currency
+def _currency(raw: dict, context: MappingContext, warnings: list[str]) -> str:
+    given = clean(text(raw.get("currency")))
+    if not given:
+        return context.currency
+    code = given.upper()
+    if _is_currency(code):
+        return code
+    warnings.append(f"currency {show(given)} is not an ISO 4217 code; used {context.currency}")
+    return context.currency
 
 
-def _language(locale: str) -> str | None:
-    code = locale.strip()[:2].lower()
-    if len(code) == 2 and code.isalpha() and pycountry.languages.get(alpha_2=code):
+def language(locale: object) -> str | None:
+    """`IT` from `it_IT` / `it-IT` / `it`, when it is an ISO 639-1 code; else None."""
+    value = clean(text(locale))
+    if not value:
+        return None
+    code = _LOCALE_SPLIT.split(value, maxsplit=1)[0].lower()
+    if len(code) == 2 and code.isascii() and code.isalpha() and pycountry.languages.get(alpha_2=code):
         return code.upper()
     return None
 
 
-def _totals(items: list[Item], shop_total: Decimal | None, warnings: list[str]) -> OrderTotal:
+def _first_given(*values: object) -> object:
+    for value in values:
+        if value is not None and not (isinstance(value, str) and not value.strip()):
+            return value
+    return None
+
+
+def _totals(items: list[Item], raw: dict, cart: dict, warnings: list[str]) -> OrderTotal:
     with_vat = sum((i.total_price.with_vat for i in items), Decimal(0))
     without_vat = sum((i.total_price.without_vat for i in items), Decimal(0))
     vat = sum((i.total_price.vat for i in items), Decimal(0))
     rounding = None
-    if shop_total is not None:
-        gap = m.to_cents(shop_total) - with_vat
-        if gap != 0 and abs(gap) <= ROUNDING_TOLERANCE:
-            rounding = gap
-        elif gap != 0:
-            warnings.append(f"Storeden total {m.format_money(shop_total)} differs from the sum of lines "
-                            f"{m.format_money(with_vat)}; the lines are published")
-    return OrderTotal(with_vat=with_vat + (rounding or 0), without_vat=without_vat, vat=vat,
-                      rounding=rounding)
+    shop_value = _first_given(raw.get("total"), cart.get("total"))
+    if shop_value is not None:
+        try:
+            shop_total = m.to_cents(money(shop_value, "total"))
+        except PayloadError as exc:
+            warnings.append(f"{exc}; the order total was not compared with the lines")
+        else:
+            gap = shop_total - with_vat
+            if gap and abs(gap) <= ROUNDING_TOLERANCE:
+                rounding = gap
+            elif gap:
+                warnings.append(f"Storeden total {m.format_money(shop_total)} differs from the sum of lines "
+                                f"{m.format_money(with_vat)}")
+    return OrderTotal(with_vat=with_vat + (rounding or 0), without_vat=without_vat, vat=vat, rounding=rounding)
+
+
+def _order_url(context: MappingContext, order_id: str, code: str, warnings: list[str]) -> str | None:
+    if not context.order_url:
+        return None
+    url = context.order_url.replace("{order_id}", quote(order_id, safe="")).replace("{code}", quote(code, safe=""))
+    if len(url) > 2000 or not _URL.fullmatch(url):
+        warnings.append("ORDER_URL left out: the pattern does not give a usable URL for this order")
+        return None
+    return url
 
 
 # -- the mapping -------------------------------------------------------------
 
-def map_order(raw: object, *, tracking: dict | None = None, summary: dict | None = None,
+def map_order(raw: object, *, tracking: object = None, summary: object = None,
               context: MappingContext) -> MappingResult:
-    """Map one Storeden order; raises MappingError when it cannot be published."""
+    """Map one Storeden order (order.json or legacy_order.json) to a Retino order.
+
+    `tracking` is the tracking.json answer (or None); `summary` the order's
+    list.json / orders_filter.json entry (`short_id`, `locale`). Raises
+    MappingError, and only MappingError, when the order cannot be published.
+    """
     try:
-        return _map(raw, tracking, summary, context)
+        with decimal.localcontext() as arithmetic:
+            # Exact sums and products whatever the caller's context; division rounds at 60 digits.
+            arithmetic.prec = 60
+            arithmetic.rounding = decimal.ROUND_HALF_EVEN
+            arithmetic.traps[decimal.InvalidOperation] = True
+            return _map(raw, tracking, summary, context)
     except MappingError:
         raise
     except PayloadError as exc:
         raise MappingError(str(exc)) from None
-    except (ValueError, TypeError, ArithmeticError, AttributeError, KeyError, OverflowError) as exc:
-        raise MappingError(f"unreadable order payload ({type(exc).__name__}: {str(exc)[:120]})") from None
+    except Exception as exc:  # noqa: BLE001 - the contract: one bad order never stops the feed
+        detail = str(exc).splitlines()[0][:120] if str(exc) else ""
+        raise MappingError(f"unexpected {type(exc).__name__} while mapping: {detail}") from None
 
 
-def _map(raw, tracking, summary, context: MappingContext) -> MappingResult:
-    if not isinstance(raw, dict):
-        raise MappingError("the order payload is not a JSON object")
-    summary = summary if isinstance(summary, dict) else {}
-    warnings: list[str] = []
+def _identity(raw: dict, summary: dict) -> tuple[str, str]:
     order_id = clean(text(raw.get("orderID")), max_len=0)
     if not order_id:
         raise MappingError("orderID is missing or blank")
     if len(order_id) > MAX_TEXT:
-        raise MappingError(f"orderID is longer than {MAX_TEXT} characters")
-    code = clean(text(summary.get("short_id") or raw.get("short_id")), max_len=0) or order_id
+        raise MappingError(f"orderID is longer than {MAX_TEXT} characters ({len(order_id)})")
+    short_id = _first_given(summary.get("short_id"), raw.get("short_id"))
+    code = clean(text(short_id), max_len=0) if short_id is not None else ""
     if len(code) > MAX_TEXT:
-        raise MappingError(f"short_id is longer than {MAX_TEXT} characters")
+        raise MappingError(f"short_id is longer than {MAX_TEXT} characters ({len(code)})")
+    return order_id, code or order_id
+
+
+def _map(raw: object, tracking: object, summary: object, context: MappingContext) -> MappingResult:
+    if not isinstance(raw, dict):
+        raise MappingError("the order payload is not a JSON object")
+    summary = summary if isinstance(summary, dict) else {}
+    warnings: list[str] = []
+    order_id, code = _identity(raw, summary)
     created = datetime.fromtimestamp(order_timestamp(raw), tz=timezone.utc).astimezone(context.timezone)
 
     billing_src, delivery_src = _section(raw, "billing"), _section(raw, "delivery")
-    if not billing_src and delivery_src:
-        billing_src = delivery_src
-    if not billing_src:
+    has_billing, has_delivery = _has_address(billing_src), _has_address(delivery_src)
+    if not has_billing and not has_delivery:
         raise MappingError("billing address is missing")
     email = clean(text(billing_src.get("email"))) or clean(text(delivery_src.get("email")))
     if not email:
         raise MappingError("billing.email is missing or blank")
-    billing = _address(billing_src, "billing", context, warnings, billing=True)
-    shipping = _address(delivery_src, "delivery", context, warnings, billing=False) if delivery_src \
-        else Address(**{**billing.__dict__, "company_id": "", "vat_id": ""})
+    if has_billing:
+        billing = _address(billing_src, "billing", context, warnings, billing=True)
+    else:
+        billing = _address(delivery_src, "delivery", context, warnings, billing=True)
+        warnings.append("billing address is missing; the delivery address is used for it")
+    if has_billing and has_delivery:
+        shipping = _address(delivery_src, "delivery", context, warnings, billing=False)
+    else:
+        shipping = Address(name=billing.name, company=billing.company, street=billing.street,
+                           housenumber=billing.housenumber, city=billing.city, zip=billing.zip,
+                           country=billing.country)
 
     cart = raw.get("cart")
     if not isinstance(cart, dict):
         raise MappingError("cart is missing or not an object")
-    items = _products(cart, context)
-    discount = _discount_item(cart, context)
-    if discount:
+    items = _products(cart, context, warnings)
+    discount = _discount_item(cart, context, warnings)
+    if discount is not None:
         items.append(discount)
-    items.append(_shipping_item(raw, cart, context))
-    items.append(_payment_item(raw, cart, context))
+    items.append(_shipping_item(raw, cart, context, warnings))
+    items.append(_billing_item(raw, cart, context, warnings))
 
-    shop_total_value = raw.get("total", cart.get("total"))
-    shop_total = money(shop_total_value, "total", required=False) if shop_total_value is not None else None
-    total = _totals(items, shop_total, warnings)
+    total = _totals(items, raw, cart, warnings)
     if total.with_vat < 0:
-        raise MappingError(f"the order total is negative ({m.format_money(total.with_vat)})")
+        raise MappingError(f"the order total is negative ({m.format_money(total.with_vat)}): "
+                           f"cart.saleAmount is larger than the goods")
 
-    locale = text(summary.get("locale") or raw.get("locale"))
     order = Order(
         order_id=order_id,
         code=code,
         date=created.strftime("%Y-%m-%d %H:%M:%S"),
-        currency=_currency(raw, context),
+        currency=_currency(raw, context, warnings),
         package_numbers=package_numbers(tracking),
-        language=_language(locale) if locale else None,
+        language=language(_first_given(summary.get("locale"), raw.get("locale"))),
         email=email,
-        phone=_phone(billing_src, delivery_src),
+        phone=phone_number(billing_src.get("phone")) or phone_number(delivery_src.get("phone")),
         billing=billing,
         shipping=shipping,
         total=total,
         items=tuple(items),
-        order_url=context.order_url.replace("{order_id}", order_id) if context.order_url else None,
+        order_url=_order_url(context, order_id, code, warnings),
     )
     return MappingResult(order=order, warnings=tuple(warnings))

@@ -104,8 +104,15 @@ def client_id() -> str:
     return request.remote_addr or "unknown"
 
 
-def require_basic_auth(view):
-    """Protect a view with the feed's Basic-auth credentials (and the failure limiter)."""
+def require_basic_auth(view=None, *, disabled_message: str = "Not Found\n"):
+    """Protect a view with the feed's Basic-auth credentials (and the failure limiter).
+
+    Without Basic-auth credentials configured the view answers 404 with
+    `disabled_message`: the token alone never opens it.
+    """
+    if view is None:
+        return lambda inner: require_basic_auth(inner, disabled_message=disabled_message)
+
     @wraps(view)
     def guarded(*args, **kwargs):
         settings = current_app.config["FEEDSVC_SETTINGS"]
@@ -114,7 +121,7 @@ def require_basic_auth(view):
         if wait > 0:
             return too_many(wait)
         if not settings.basic_auth_enabled:
-            return Response("Not Found\n", status=404, mimetype="text/plain")
+            return Response(disabled_message, status=404, mimetype="text/plain")
         if not check_basic(settings):
             if request.headers.get("Authorization"):
                 limiter.fail(client_id())

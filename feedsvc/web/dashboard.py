@@ -19,7 +19,7 @@ from lxml import etree
 from feedsvc import jsonutil
 from feedsvc.publish import current_snapshot
 from feedsvc.store import Store
-from feedsvc.web.auth import require_basic_auth
+from feedsvc.web.auth import require_basic_auth as _require_basic_auth
 from feedsvc.web.charts import orders_per_day_svg
 from feedsvc.web.highlight import highlight_json, highlight_xml
 
@@ -30,6 +30,9 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src '
 STATUS_LABELS = {0: "Pending payment", 1: "Paid", 2: "Preparation", 3: "Sent", 4: "Delivered", 5: "Closed",
                  6: "Archived", 7: "Aborted", 8: "After-sale"}
 PER_PAGE = 50
+DISABLED = ("The dashboard is off: it opens only with a user and password. Set FEEDSVC_FEED_USER and "
+            "FEEDSVC_FEED_PASSWORD (feedsvc init writes both).\n")
+require_basic_auth = _require_basic_auth(disabled_message=DISABLED)
 FEED_ORDERS_PER_PAGE = 25
 
 

@@ -81,7 +81,8 @@ def serve_snapshot(gzip_url: bool) -> Response:
     if compressed and not gzip_url:
         headers["Content-Encoding"] = "gzip"
     mimetype = "application/gzip" if gzip_url else None
-    response = Response(wrap_file(request.environ, body), headers=headers, direct_passthrough=True,
+    response = Response(wrap_file(request.environ, body, buffer_size=1 << 20), headers=headers,
+                        direct_passthrough=True,
                         content_type=XML_TYPE if mimetype is None else mimetype)
     response.call_on_close(body.close)
     return response

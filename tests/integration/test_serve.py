@@ -197,3 +197,15 @@ def test_start_up_refusals(tmp_path, change, message):
     assert code != 0
     assert message in output
     assert "abc123" not in output
+
+
+def test_token_only_mode_keeps_the_dashboard_shut(tmp_path):
+    publish(tmp_path)
+    env = base_env(tmp_path, FEEDSVC_FEED_USER="", FEEDSVC_FEED_PASSWORD="")
+    with GunicornServer(env) as server, server.client() as client:
+        dashboard = client.get("/")
+        orders = client.get("/orders", auth=(USER, PASSWORD))
+        feed = client.get(f"/feed/{TOKEN}.xml")
+        basic = client.get("/feed.xml", auth=(USER, PASSWORD))
+    assert dashboard.status_code == orders.status_code == 404 and "dashboard is off" in dashboard.text
+    assert feed.status_code == 200 and basic.status_code == 404

@@ -1,0 +1,89 @@
+"""Text cleaning (specs/retino-feed.md §5): whatever comes in, lxml accepts what comes out."""
+
+import pytest
+from hypothesis import given, settings, strategies as st
+from lxml import etree
+
+from feedsvc.retino.text import MAX_TEXT, clean
+
+FORBIDDEN = ([chr(c) for c in range(0x00, 0x09)] + ["\x0b", "\x0c"] + [chr(c) for c in range(0x0e, 0x20)]
+             + ["\ufffe", "\uffff", "\ud800", "\udbff", "\udc00", "\udfff"])
+C1_AND_DEL = [chr(c) for c in range(0x7f, 0xa0)]
+NASTY = ["&", "&amp;", "&#0;", "&#1;", "&#xD800;", "&lt;", "\r\n", "\t", "\u2028", " ", "e\u0301", "\U0010ffff"]
+
+
+@pytest.mark.parametrize("char", FORBIDDEN + C1_AND_DEL)
+def test_characters_xml_forbids_and_c1_controls_are_removed(char):
+    assert clean(f"Ma{char}rio") == "Mario"
+
+
+def test_lxml_would_refuse_the_raw_text():
+    with pytest.raises(ValueError):
+        etree.Element("NAME").text = "Ma\x00rio"
+    etree.Element("NAME").text = clean("Ma\x00rio")
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("Bits &amp; holder set", "Bits & holder set"),
+    ("&lt;b&gt;Sale&lt;/b&gt;", "<b>Sale</b>"),
+    ("caf&eacute; &#233; &#xE9;", "café é é"),
+    ("&amp;amp; stays once-escaped", "&amp; stays once-escaped"),  # unescaped once, not twice
+    ("AT&T", "AT&T"),
+    ("Tom & Jerry", "Tom & Jerry"),
+])
+def test_entities_are_decoded_once(value, expected):
+    assert clean(value) == expected
+
+
+def test_nfc_composes_accents():
+    assert clean("Forli\u0300") == "Forlì"
+    assert clean("e\u0301") == "\u00e9"
+
+
+@pytest.mark.parametrize("value", ["Via\tRoma\n1", "Via\r\nRoma\r1", "Via \u2028Roma\u2029 1", "  Via   Roma  1  "])
+def test_one_line_fields_get_single_spaces(value):
+    assert clean(value) == "Via Roma 1"
+
+
+def test_multi_line_text_keeps_line_breaks_as_lf():
+    assert clean("Ring\r\ntwice \n  please\r", one_line=False) == "Ring\ntwice\nplease"
+    assert clean("a\tb", one_line=False) == "a\tb"
+
+
+def test_cut_to_255_characters():
+    assert clean("Z" * 10_000) == "Z" * MAX_TEXT
+    assert len(clean("€" * 300)) == MAX_TEXT
+    assert clean("x" * 254 + " yz") == "x" * 254  # no trailing space left by the cut
+    assert clean("x" * 300, max_len=0) == "x" * 300
+    assert clean("abcdef", max_len=3) == "abc"
+
+
+def test_kept_characters():
+    for value in ("\ufffd", "\U0001f600", "漢字", "עברית", "\u00a0x", "]]>", "<&>", "\"'"):
+        assert clean(f"a{value}b") == f"a{value}b"
+
+
+@pytest.mark.parametrize("value, expected", [(None, ""), ("", ""), (42, "42"), ("   ", ""), ("\x00\x01", "")])
+def test_odd_inputs(value, expected):
+    assert clean(value) == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.characters(), st.sampled_from(FORBIDDEN + C1_AND_DEL + NASTY)), max_size=400)
+       .map("".join), st.booleans())
+def test_any_text_becomes_valid_xml_text(value, one_line):
+    result = clean(value, one_line=one_line)
+    assert len(result) <= MAX_TEXT
+    assert result == result.strip()
+    assert "  " not in result
+    if one_line:
+        assert not any(c in result for c in "\r\n\t")
+    element = etree.Element("NAME")
+    element.text = result  # raises on anything XML 1.0 forbids
+    assert etree.fromstring(etree.tostring(element, encoding="UTF-8")).text in (result, None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300).filter(lambda s: "&" not in s))
+def test_cleaning_twice_changes_nothing_without_entities(value):
+    assert clean(clean(value)) == clean(value)
