@@ -179,6 +179,42 @@ def current_snapshot(snapshots_dir: Path) -> Snapshot | None:
     return Snapshot(name, root / name, meta)
 
 
+_META_CACHE: dict[tuple[str, str], Snapshot] = {}
+
+
+def _cached_snapshot(root: Path) -> Snapshot | None:
+    """current_snapshot, with meta.json read once per snapshot rather than once per request."""
+    try:
+        name = (root / CURRENT).read_text(encoding="ascii").strip()
+    except OSError:
+        return None
+    key = (str(root), name)
+    snapshot = _META_CACHE.get(key)
+    if snapshot is None:
+        try:
+            snapshot = Snapshot(name, root / name, json.loads((root / name / "meta.json").read_text("utf-8")))
+        except (OSError, ValueError):
+            return None
+        if len(_META_CACHE) > 16:
+            _META_CACHE.clear()
+        _META_CACHE[key] = snapshot
+    return snapshot
+
+
+def open_current(snapshots_dir: Path, *, compressed: bool):
+    """(snapshot, open feed.xml or feed.xml.gz) from one reading of CURRENT, or None: the serving path."""
+    root = Path(snapshots_dir)
+    for _ in range(3):
+        snapshot = _cached_snapshot(root)
+        if snapshot is None:
+            return None
+        try:
+            return snapshot, open(snapshot.gz_path if compressed else snapshot.xml_path, "rb")
+        except FileNotFoundError:
+            continue  # pruned between reading CURRENT and opening: read CURRENT again
+    return None
+
+
 def open_snapshot(snapshots_dir: Path):
     """(snapshot, open feed.xml, open feed.xml.gz) from one reading of CURRENT, or None."""
     for _ in range(3):

@@ -12,7 +12,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from flask import Blueprint, Response, abort, current_app, request
 from werkzeug.wsgi import wrap_file
 
-from feedsvc.publish import open_snapshot
+from feedsvc.publish import open_current
 from feedsvc.web.auth import check_token, client_id, require_basic_auth, too_many
 
 bp = Blueprint("feed", __name__)
@@ -58,14 +58,12 @@ def _not_modified(etag: str, modified: float) -> bool:
 
 def serve_snapshot(gzip_url: bool) -> Response:
     settings = current_app.config["FEEDSVC_SETTINGS"]
-    opened = open_snapshot(settings.snapshots_dir)
+    compressed = gzip_url or _accepts_gzip()
+    opened = open_current(settings.snapshots_dir, compressed=compressed)
     if opened is None:
         return Response("No feed has been published yet; the first sync is running.\n", status=503,
                         mimetype="text/plain", headers={"Retry-After": "60", "Cache-Control": "no-store"})
-    snapshot, xml, gz = opened
-    compressed = gzip_url or _accepts_gzip()
-    body, unused = (gz, xml) if compressed else (xml, gz)
-    unused.close()
+    snapshot, body = opened
     etag = snapshot.gzip_etag if compressed else snapshot.etag
     headers = {
         "ETag": etag,
