@@ -209,13 +209,16 @@ def render_command(output: str | None) -> None:
     click.echo(result.summary(), err=output == "-")
 
 
-def _age(seconds: float) -> str:
+def format_age(seconds: float | None) -> str:
+    """A duration for people: `42 s`, `17 min`, `3 h 05 min`."""
+    if seconds is None:
+        return "—"
     seconds = int(seconds)
     if seconds < 120:
-        return f"{seconds}s"
+        return f"{seconds} s"
     if seconds < 7200:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 @click.command("status")
@@ -233,7 +236,7 @@ def status_command() -> None:
         if run is None:
             click.echo("last sync:    never")
         else:
-            click.echo(f"last sync:    {run.status} ({run.kind}) {_age(now - run.started_at)} ago: "
+            click.echo(f"last sync:    {run.status} ({run.kind}) {format_age(now - run.started_at)} ago: "
                        f"{run.orders_new} new, {run.orders_changed} changed, {run.requests} requests, "
                        f"{run.responses_429}x429" + (f"; error: {run.error}" if run.error else ""))
         snapshot = current_snapshot(settings.snapshots_dir)
@@ -242,7 +245,7 @@ def status_command() -> None:
         else:
             meta = snapshot.meta
             click.echo(f"snapshot:     {meta.get('orders', '?')} orders, {snapshot.size / 1e6:.2f} MB, "
-                       f"{_age(snapshot.age(now))} old, sha256 {snapshot.sha256[:12]}")
+                       f"{format_age(snapshot.age(now))} old, sha256 {snapshot.sha256[:12]}")
             click.echo(f"warnings:     {meta.get('warnings', 0)}")
         error = store.last_publish_error()
         if error:

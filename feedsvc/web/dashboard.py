@@ -73,14 +73,8 @@ def _when(ts) -> str:
 
 @bp.app_template_filter("age")
 def _age(seconds) -> str:
-    if seconds is None:
-        return "—"
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    from feedsvc.build import format_age
+    return format_age(seconds)
 
 
 def _render(template: str, **context) -> str:
