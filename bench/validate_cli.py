@@ -26,7 +26,8 @@ print(json.dumps({"valid": bool(valid), "seconds": time.perf_counter() - started
 
 
 def _feedsvc_validate(path, timeout):
-    result = python_child("feedsvc.cli", "validate", str(path), "--json", timeout=timeout)
+    result = python_child("feedsvc.cli", "validate", str(path), "--json", "--max-bytes", str(10**10),
+                          timeout=timeout)
     if result.timed_out or result.returncode != 0:
         raise RuntimeError(f"feedsvc validate {path.name}: exit {result.returncode} "
                            f"(timed out: {result.timed_out})\n{result.stderr[-1500:]}")
