@@ -19,6 +19,7 @@ BENCHMARKS = {
     "render": "bench.render_build",
     "serving": "bench.serving",
     "validate": "bench.validate_cli",
+    "dashboard": "bench.dashboard_pages",
 }
 
 

@@ -91,7 +91,7 @@ def _mapped_orders(store, settings, context, since_ts, excluded_ids, state: _Pas
         state.code_to_order_id[order.code] = stored.order_id
         if result.warnings:
             state.warnings[stored.order_id] = list(result.warnings)
-        state.mapped.append((stored.order_id, order))
+        state.mapped.append(Store.mapped_row(stored.order_id, order))
         yield order
 
 
@@ -175,8 +175,7 @@ def _findings_by_order(report, state: _Pass) -> dict[str, list[tuple[str, str, s
 
 def _record(store: Store, state: _Pass, findings_by_order) -> None:
     store.save_build_outcome(
-        mapped=[(order_id, order) for order_id, order in state.mapped
-                if order_id not in state.quarantined],
+        mapped_rows=[row for row in state.mapped if row[-1] not in state.quarantined],
         quarantined=state.quarantined,
         findings=findings_by_order,
     )

@@ -260,20 +260,21 @@ class Store:
         return self.db.execute("SELECT COUNT(*) FROM orders WHERE order_ts >= ?", (since_ts,)).fetchone()[0]
 
     # -- build outcome --------------------------------------------------------
-    def save_build_outcome(self, *, mapped, quarantined: dict[str, tuple[str, str]],
+    @staticmethod
+    def mapped_row(order_id: str, order) -> tuple:
+        """The searchable columns of a published order, small enough to keep for a 100k-order build."""
+        return (order.code, order.email, order.billing.name, order.shipping.country, str(order.total.with_vat),
+                int(order.total.with_vat * 100), next((i.code for i in order.items if i.type == "billing"), ""),
+                1 if order.is_cod else 0, " ".join(order.package_numbers), order_id)
+
+    def save_build_outcome(self, *, mapped_rows, quarantined: dict[str, tuple[str, str]],
                            findings: dict[str, list[tuple[str, str, str]]]) -> None:
         """Store the mapped columns of published orders, the quarantine and the findings, in one go."""
         now = time.time()
-        rows = []
-        for order_id, order in mapped:
-            rows.append((order.code, order.email, order.billing.name, order.shipping.country,
-                         str(order.total.with_vat), int(order.total.with_vat * 100),
-                         next((i.code for i in order.items if i.type == "billing"), ""),
-                         1 if order.is_cod else 0, " ".join(order.package_numbers), order_id))
         with self.transaction():
             self.db.executemany("UPDATE orders SET code = ?, email = ?, customer = ?, country = ?, total = ?,"
                                 " total_cents = ?, payment = ?, is_cod = ?, package_numbers = ?"
-                                " WHERE order_id = ?", rows)
+                                " WHERE order_id = ?", mapped_rows)
             self.db.execute("DELETE FROM quarantine")
             self.db.executemany("INSERT INTO quarantine (order_id, reason, raw, at) VALUES (?, ?, ?, ?)",
                                 [(oid, reason, raw, now) for oid, (reason, raw) in quarantined.items()])
