@@ -1,11 +1,15 @@
 """Build a snapshot: store → mapping → render → validate → publish; `feedsvc render` and `feedsvc status`.
 
 An order that cannot be mapped is quarantined with its reason and the rest is
-published. The rendered file is checked with the same engine as `feedsvc
-validate`; orders that the check blames are quarantined and the feed is
-rendered once more without them. A feed that still fails is never published:
-the previous snapshot stays served and the failure is recorded for
-`/healthz` and `feedsvc status`.
+published. Orders whose sources, code and settings are unchanged since the
+last build reuse their cached <ORDER> fragment and findings (see
+fragments.py); the others are mapped, rendered, and checked with the same
+engine as `feedsvc validate`, in a document of their own. Orders that the
+check blames are quarantined and the feed is rendered once more without them.
+The feed-level rules (duplicate package numbers, the date window) run on every
+order each time. A feed that still fails is never published: the previous
+snapshot stays served and the failure is recorded for `/healthz` and
+`feedsvc status`.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import logging
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -23,9 +27,11 @@ import click
 from feedsvc.config import Settings, load_settings
 from feedsvc.publish import PublishError, SnapshotWriter, current_snapshot
 from feedsvc.retino.mapping import MappingContext, MappingError, map_order
-from feedsvc.retino.render import render_feed
+from feedsvc.retino.render import FEED_HEAD, feed_tail, order_fragment
+from feedsvc.retino.rules import OrderChecker
 from feedsvc.retino.validate import validate_path
-from feedsvc.store import Store
+from feedsvc.fragments import context_key, source_key
+from feedsvc.store import CachedFragment, Store
 
 log = logging.getLogger("feedsvc.build")
 
@@ -44,20 +50,36 @@ class BuildResult:
     elapsed: float
     snapshot_dir: Path
     blocked: dict[str, str] = field(default_factory=dict)
+    rendered: int = 0  # orders mapped, rendered and checked now; the others came from the fragment cache
 
     def summary(self) -> str:
-        return (f"published {self.orders} orders ({self.size / 1e6:.2f} MB, sha256 {self.sha256[:12]}), "
+        return (f"published {self.orders} orders ({self.size / 1e6:.2f} MB, sha256 {self.sha256[:12]}; "
+                f"{self.rendered} rendered, {self.orders - self.rendered} unchanged), "
                 f"{self.warnings} warnings, {self.quarantined} quarantined; {self.elapsed:.1f}s")
+
+
+@dataclass
+class _Published:
+    """One order in the feed being built; its fragment came from the cache or was rendered now."""
+
+    order_id: str
+    fragment: CachedFragment
+    fresh_span: tuple[int, int] | None = None  # (offset, length) in the fresh-orders document
+    mapped_row: tuple | None = None
 
 
 @dataclass
 class _Pass:
     """What one render pass learnt about the orders, written to the store afterwards."""
 
-    mapped: list = field(default_factory=list)
-    warnings: dict[str, list[str]] = field(default_factory=dict)
+    published: list[_Published] = field(default_factory=list)
     quarantined: dict[str, tuple[str, str]] = field(default_factory=dict)
     code_to_order_id: dict[str, str] = field(default_factory=dict)
+    ref_to_order_id: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def fresh(self) -> list[_Published]:
+        return [entry for entry in self.published if entry.fresh_span is not None]
 
 
 def mapping_context(settings: Settings, store: Store) -> MappingContext:
@@ -68,37 +90,63 @@ def mapping_context(settings: Settings, store: Store) -> MappingContext:
     )
 
 
-def _mapped_orders(store, settings, context, since_ts, excluded_ids, state: _Pass):
-    """Yield the window's orders as Retino orders, recording what could not be mapped."""
-    for stored in store.iter_window_orders(since_ts, settings.exclude_statuses):
-        if stored.order_id in excluded_ids:
-            continue
-        if stored.raw is None:
-            state.quarantined[stored.order_id] = ("order details not fetched yet", "")
-            continue
-        try:
-            result = map_order(stored.raw, tracking=stored.tracking, summary=stored.summary,
-                               context=context)
-        except MappingError as exc:
-            state.quarantined[stored.order_id] = (str(exc), stored.raw_text or "")
-            continue
-        order = result.order
-        other = state.code_to_order_id.get(order.code)
+def _fresh_fragment(stored, context, key, state: _Pass) -> tuple[CachedFragment, tuple] | None:
+    """Map and render one order; None (and a quarantine entry) when it cannot be mapped."""
+    try:
+        result = map_order(stored.raw, tracking=stored.tracking, summary=stored.summary, context=context)
+    except MappingError as exc:
+        state.quarantined[stored.order_id] = (str(exc), stored.raw_text or "")
+        return None
+    order = result.order
+    fragment = CachedFragment(
+        source_key=key, xml=order_fragment(order), code=order.code, order_ref=order.order_id,
+        date=order.date, packages=tuple(order.package_numbers),
+        notes=[("MAP", "warning", message) for message in result.warnings])
+    return fragment, Store.mapped_row(stored.order_id, order)
+
+
+def _is_duplicate(stored, fragment: CachedFragment, state: _Pass) -> bool:
+    """Retino pairs orders by CODE (and we by ORDER_ID): the first order keeps it, later ones wait."""
+    for value, seen, tag in ((fragment.code, state.code_to_order_id, "CODE"),
+                             (fragment.order_ref, state.ref_to_order_id, "ORDER_ID")):
+        other = seen.get(value)
         if other is not None:
             state.quarantined[stored.order_id] = (
-                f"duplicate CODE {order.code!r}: order {other} already uses it", stored.raw_text or "")
-            continue
-        state.code_to_order_id[order.code] = stored.order_id
-        if result.warnings:
-            state.warnings[stored.order_id] = list(result.warnings)
-        state.mapped.append(Store.mapped_row(stored.order_id, order))
-        yield order
+                f"duplicate {tag} {value!r}: order {other} already uses it", stored.raw_text or "")
+            return True
+    state.code_to_order_id[fragment.code] = stored.order_id
+    state.ref_to_order_id[fragment.order_ref] = stored.order_id
+    return False
 
 
-def _render_pass(store, settings, context, writer, since_ts, excluded_ids) -> _Pass:
+def _render_pass(store, settings, context, build_key, writer, fresh_path, since_ts, excluded_ids) -> _Pass:
+    """Write the feed from cached and fresh fragments, and the fresh ones alone into `fresh_path`."""
     state = _Pass()
-    with open(writer.xml_path, "wb") as out:
-        render_feed(_mapped_orders(store, settings, context, since_ts, excluded_ids, state), out)
+    with open(writer.xml_path, "wb") as feed, open(fresh_path, "wb") as fresh:
+        feed.write(FEED_HEAD)
+        fresh.write(FEED_HEAD)
+        for stored, cached in store.iter_window_with_fragments(since_ts, settings.exclude_statuses):
+            if stored.order_id in excluded_ids:
+                continue
+            if stored.raw_text is None:
+                state.quarantined[stored.order_id] = ("order details not fetched yet", "")
+                continue
+            key = source_key(build_key, stored)
+            entry = _Published(stored.order_id, cached) if cached and cached.source_key == key else None
+            if entry is None:
+                rendered = _fresh_fragment(stored, context, key, state)
+                if rendered is None:
+                    continue
+                entry = _Published(stored.order_id, rendered[0], mapped_row=rendered[1])
+            if _is_duplicate(stored, entry.fragment, state):
+                continue
+            if entry.mapped_row is not None:
+                entry.fresh_span = (fresh.tell(), len(entry.fragment.xml))
+                fresh.write(entry.fragment.xml)
+            feed.write(entry.fragment.xml)
+            state.published.append(entry)
+        feed.write(feed_tail(len(state.published)))
+        fresh.write(feed_tail(len(state.fresh)))
     return state
 
 
@@ -120,14 +168,18 @@ def build_and_publish(settings: Settings, *, now: float | None = None, store: St
 
 def _build(settings, store, now, started) -> BuildResult:
     context = mapping_context(settings, store)
+    build_key = context_key(context.fingerprint())
     since_ts = int(now - settings.days * 86400)
     shop_now = datetime.fromtimestamp(now, settings.zone).replace(tzinfo=None)
     blamed: dict[str, str] = {}
     with SnapshotWriter(settings.snapshots_dir) as writer:
+        fresh_path = writer.staging / "fresh.xml"
         for attempt in (1, 2):
-            state = _render_pass(store, settings, context, writer, since_ts, set(blamed))
-            # Our own output: no size cap (a big shop's week can pass the CLI's 256 MB default).
-            report = validate_path(writer.xml_path, days=settings.days, now=shop_now, max_bytes=None)
+            state = _render_pass(store, settings, context, build_key, writer, fresh_path, since_ts, set(blamed))
+            # Only the orders rendered now are checked: a cached fragment passed the same check when it was
+            # rendered, with the same code, schema and settings (its key says so). Our own output has no
+            # size cap (a big shop's week can pass the CLI's 256 MB default).
+            report = validate_path(fresh_path, days=settings.days, now=shop_now, max_bytes=None)
             errors = [f for f in report.findings if f.severity == "error"]
             if not errors:
                 break
@@ -144,41 +196,71 @@ def _build(settings, store, now, started) -> BuildResult:
             blamed.update(newly_blamed)
         for order_id, reason in blamed.items():
             state.quarantined[order_id] = (reason, "")
-        findings_by_order = _findings_by_order(report, state)
-        warning_count = sum(len(w) for w in state.warnings.values()) + report.warnings
+        _keep_own_findings(report, state)
+        findings_by_order, feed_warnings = _findings_by_order(state, settings, shop_now, report)
+        _save_fresh_fragments(store, state, fresh_path)
+        fresh_path.unlink()
         snapshot = writer.commit({
-            "orders": report.orders,
-            "warnings": warning_count,
+            "orders": len(state.published),
+            "warnings": feed_warnings,
             "quarantined": len(state.quarantined),
             "window_days": settings.days,
+            "rendered": len(state.fresh),
         })
-    _record(store, state, findings_by_order)
+    _record(store, state, findings_by_order, since_ts)
     store.clear_publish_error()
     result = BuildResult(
-        orders=report.orders, quarantined=len(state.quarantined), warnings=warning_count,
+        orders=len(state.published), quarantined=len(state.quarantined), warnings=feed_warnings,
         sha256=snapshot.sha256, size=snapshot.size, elapsed=time.monotonic() - started,
-        snapshot_dir=snapshot.dir, blocked=blamed)
+        snapshot_dir=snapshot.dir, blocked=blamed, rendered=len(state.fresh))
     log.info(result.summary())
     return result
 
 
-def _findings_by_order(report, state: _Pass) -> dict[str, list[tuple[str, str, str]]]:
-    found: dict[str, list[tuple[str, str, str]]] = {}
-    for order_id, messages in state.warnings.items():
-        found.setdefault(order_id, []).extend(("MAP", "warning", m) for m in messages)
+def _keep_own_findings(report, state: _Pass) -> None:
+    """Attach each fresh order's own findings (not the feed-level ones) to its fragment."""
+    by_code = {entry.fragment.code: entry for entry in state.fresh}
     for finding in report.findings:
-        order_id = state.code_to_order_id.get(finding.order_code or "")
-        if order_id and finding.severity != "info":
-            found.setdefault(order_id, []).append((finding.code, finding.severity, finding.message))
-    return found
+        entry = by_code.get(finding.order_code or "")
+        if entry is not None and finding.severity != "info" and not finding.feed_level:
+            entry.fragment.notes.append((finding.code, finding.severity, finding.message))
 
 
-def _record(store: Store, state: _Pass, findings_by_order) -> None:
+def _findings_by_order(state: _Pass, settings, shop_now, report) -> tuple[dict, int]:
+    """Every published order's findings, its own and the feed-level ones; and the feed's warning count."""
+    checker = OrderChecker(days=settings.days, now=shop_now)
+    found: dict[str, list[tuple[str, str, str]]] = {}
+    warnings = sum(1 for f in report.findings if f.severity == "warning" and not f.order_code)
+    for entry in state.published:
+        fragment = entry.fragment
+        notes = list(fragment.notes)
+        notes += [(f.code, f.severity, f.message)
+                  for f in checker.feed_level(code=fragment.code, date=fragment.date, packages=fragment.packages)]
+        if notes:
+            found[entry.order_id] = notes
+            warnings += sum(1 for note in notes if note[1] == "warning")
+    return found, warnings
+
+
+def _save_fresh_fragments(store: Store, state: _Pass, fresh_path: Path) -> None:
+    """Keep the fragments rendered now, with their findings, for the next build."""
+    with open(fresh_path, "rb") as fresh:
+        def read_back():
+            for entry in state.fresh:
+                offset, length = entry.fresh_span
+                fresh.seek(offset)
+                # Stored from the checked file, not from memory: what is cached is what passed.
+                yield entry.order_id, replace(entry.fragment, xml=fresh.read(length))
+        store.save_fragments(read_back())
+
+
+def _record(store: Store, state: _Pass, findings_by_order, since_ts: int) -> None:
     store.save_build_outcome(
-        mapped_rows=[row for row in state.mapped if row[-1] not in state.quarantined],
+        mapped_rows=[entry.mapped_row for entry in state.fresh],
         quarantined=state.quarantined,
         findings=findings_by_order,
     )
+    store.prune_fragments(since_ts, state.quarantined)
 
 
 # -- commands -------------------------------------------------------------

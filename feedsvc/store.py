@@ -3,7 +3,8 @@
 WAL mode lets the web workers read while the sync writes. Every write commits
 at once, so an order fetched is an order kept, whatever happens next. The raw
 JSON is the exact text Storeden sent, so a mapping change re-renders without
-refetching. The schema carries its version in `PRAGMA user_version`;
+refetching; a published order's rendered fragment is kept beside it so an
+unchanged order is not mapped, rendered and checked again. The schema carries its version in `PRAGMA user_version`;
 MIGRATIONS are applied in order, each in its own transaction.
 """
 
@@ -14,7 +15,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from feedsvc import jsonutil
 
@@ -58,6 +59,19 @@ MIGRATIONS: list[str] = [
     CREATE TABLE reference (name TEXT PRIMARY KEY, json TEXT NOT NULL, fetched_at REAL NOT NULL);
     CREATE TABLE publish_state (id INTEGER PRIMARY KEY CHECK (id = 1), error TEXT, at REAL);
     """,
+    # 2: each published order's rendered <ORDER> and its own findings, reused while its source is unchanged
+    """
+    CREATE TABLE fragments (
+        order_id TEXT PRIMARY KEY,
+        source_key TEXT NOT NULL,
+        xml BLOB NOT NULL,
+        code TEXT NOT NULL,
+        order_ref TEXT NOT NULL,
+        date TEXT NOT NULL,
+        packages TEXT NOT NULL,
+        notes TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -89,6 +103,19 @@ class StoredOrder:
         if self.locale and "locale" not in data:
             data["locale"] = self.locale
         return data
+
+
+@dataclass
+class CachedFragment:
+    """A published order's <ORDER> bytes and what the build needs to know about it without parsing them."""
+
+    source_key: str
+    xml: bytes
+    code: str
+    order_ref: str
+    date: str
+    packages: tuple[str, ...]
+    notes: list[tuple[str, str, str]]  # (rule, severity, message): mapping warnings and its own findings
 
 
 @dataclass
@@ -245,6 +272,44 @@ class Store:
             (since_ts, *excluded))
         for row in cursor:
             yield StoredOrder(*row)
+
+    def iter_window_with_fragments(self, since_ts: int, exclude_statuses=frozenset()
+                                   ) -> Iterator[tuple[StoredOrder, CachedFragment | None]]:
+        """Like iter_window_orders, each order with its cached fragment (None when there is none)."""
+        excluded = sorted(int(s) for s in exclude_statuses)
+        marks = ",".join("?" * len(excluded))
+        where = f"AND (o.status IS NULL OR o.status NOT IN ({marks}))" if excluded else ""
+        columns = ", ".join(f"o.{name.strip()}" for name in _ORDER_COLUMNS.split(","))
+        cursor = self.db.execute(
+            f"SELECT {columns}, f.source_key, f.xml, f.code, f.order_ref, f.date, f.packages, f.notes"
+            f" FROM orders o LEFT JOIN fragments f ON f.order_id = o.order_id"
+            f" WHERE o.order_ts >= ? {where} ORDER BY o.order_ts, o.order_id", (since_ts, *excluded))
+        for row in cursor:
+            fragment = None
+            if row[8] is not None:
+                fragment = CachedFragment(row[8], row[9], row[10], row[11], row[12],
+                                          tuple(jsonutil.loads(row[13])),
+                                          [tuple(note) for note in jsonutil.loads(row[14])])
+            yield StoredOrder(*row[:8]), fragment
+
+    def save_fragments(self, fragments: Iterable[tuple[str, CachedFragment]]) -> None:
+        """Keep the fragments of freshly rendered orders (one transaction)."""
+        with self.transaction():
+            self.db.executemany(
+                "INSERT OR REPLACE INTO fragments (order_id, source_key, xml, code, order_ref, date, packages,"
+                " notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                ((order_id, f.source_key, f.xml, f.code, f.order_ref, f.date, jsonutil.dumps(list(f.packages)),
+                  jsonutil.dumps([list(note) for note in f.notes])) for order_id, f in fragments))
+
+    def prune_fragments(self, since_ts: int, dropped_ids) -> None:
+        """Forget fragments of orders that left the window or were not published."""
+        with self.transaction():
+            self.db.execute("DELETE FROM fragments WHERE order_id IN"
+                            " (SELECT order_id FROM orders WHERE order_ts < ?)", (since_ts,))
+            self.db.executemany("DELETE FROM fragments WHERE order_id = ?", ((i,) for i in dropped_ids))
+
+    def count_fragments(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM fragments").fetchone()[0]
 
     def order_ids(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT order_id FROM orders ORDER BY order_id")]

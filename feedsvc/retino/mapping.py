@@ -150,6 +150,16 @@ class MappingContext:
             countries=CountryResolver(overrides, fetched, settings.default_country),
         )
 
+    def fingerprint(self) -> str:
+        """Everything in the context that can change a mapped order, as one stable string."""
+        countries = self.countries
+        return repr((
+            str(self.vat_rate), self.currency, sorted(self.cod_methods), self.default_country,
+            str(self.timezone), self.order_url, sorted(self.checkout_labels.items()),
+            countries.default, sorted(countries.overrides.items()), sorted(countries.fetched.items()),
+            sorted(countries.shipped.items()),
+        ))
+
     def is_cod(self, payment_code: str) -> bool:
         """Whether a payment method means cash on delivery (configured codes, or what it says)."""
         return (payment_code in self.cod_methods or looks_like_cod(payment_code)

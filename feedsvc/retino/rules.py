@@ -2,7 +2,10 @@
 
 `OrderChecker.check(order_element)` returns findings for that order and keeps
 the little state that spans orders (duplicate codes and package numbers).
-Rule codes are stable: users and scripts match on them.
+Rule codes are stable: users and scripts match on them. A finding that depends
+on other orders or on the clock is marked `feed_level`; the build keeps the
+other findings with each cached order and recomputes these with `feed_level()`
+from a few stored values.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ class Finding:
     path: str
     message: str
     hint: str = ""
+    feed_level: bool = False  # depends on other orders or on today's date, not on this order alone
 
     def as_dict(self) -> dict:
         return {"code": self.code, "severity": self.severity, "line": self.line,
@@ -101,9 +105,9 @@ class OrderChecker:
         self.without_package = 0
 
     # -- helpers -------------------------------------------------------------
-    def _add(self, out, code, severity, element, path, message):
+    def _add(self, out, code, severity, element, path, message, *, feed_level=False):
         out.append(Finding(code, severity, getattr(element, "sourceline", None), self._code, path,
-                           message, HINTS.get(code, "")))
+                           message, HINTS.get(code, ""), feed_level))
 
     def _money(self, out, element, path) -> Decimal | None:
         if element is None:
@@ -153,7 +157,7 @@ class OrderChecker:
                 continue
             if value in seen:
                 self._add(out, "D1", "error", element, f"{path}/{tag}",
-                          f"{tag} {value!r} is also used by the order on line {seen[value]}")
+                          f"{tag} {value!r} is also used by the order on line {seen[value]}", feed_level=True)
             else:
                 seen[value] = element.sourceline
 
@@ -161,17 +165,20 @@ class OrderChecker:
         element = order.find("DATE")
         if element is None or not element.text:
             return
+        self._date_value(out, element.text, element, f"{path}/DATE")
+
+    def _date_value(self, out, value, element, where):
         try:
-            when = datetime.strptime(element.text.strip(), "%Y-%m-%d %H:%M:%S")
+            when = datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S")
         except ValueError:
-            self._add(out, "DT1", "error", element, f"{path}/DATE", f"DATE {element.text!r} is not a real date and time")
+            self._add(out, "DT1", "error", element, where, f"DATE {value!r} is not a real date and time")
             return
         if when < self.oldest:
-            self._add(out, "DT2", "warning", element, f"{path}/DATE",
-                      f"DATE {element.text} is older than the feed window")
+            self._add(out, "DT2", "warning", element, where, f"DATE {value} is older than the feed window",
+                      feed_level=True)
         elif when > self.newest:
-            self._add(out, "DT2", "warning", element, f"{path}/DATE",
-                      f"DATE {element.text} is more than an hour in the future (time zone?)")
+            self._add(out, "DT2", "warning", element, where,
+                      f"DATE {value} is more than an hour in the future (time zone?)", feed_level=True)
 
     def _packages(self, out, order, path):
         numbers = order.findall("PACKAGE_NUMBER")
@@ -191,11 +198,29 @@ class OrderChecker:
                           f"PACKAGE_NUMBER {value!r} looks like several numbers in one")
             if value in seen_here:
                 self._add(out, "D2", "warning", element, where, f"PACKAGE_NUMBER {value!r} twice in this order")
-            elif value in self.packages:
-                self._add(out, "D2", "warning", element, where,
-                          f"PACKAGE_NUMBER {value!r} is also in order {self.packages[value]!r}")
+            else:
+                self._package_elsewhere(out, value, element, where)
             seen_here.add(value)
-            self.packages.setdefault(value, self._code or "?")
+
+    def _package_elsewhere(self, out, value, element, where):
+        if value in self.packages:
+            self._add(out, "D2", "warning", element, where,
+                      f"PACKAGE_NUMBER {value!r} is also in order {self.packages[value]!r}", feed_level=True)
+        else:
+            self.packages[value] = self._code or "?"
+
+    def feed_level(self, *, code: str, date: str, packages) -> list[Finding]:
+        """The feed-level findings of one order, from its CODE, DATE and package numbers.
+
+        For orders whose own findings are already known (the build's cached
+        fragments); call in feed order, like `check`.
+        """
+        out: list[Finding] = []
+        self._code = code or None
+        self._date_value(out, date, None, "DATE")
+        for value in dict.fromkeys(v.strip() for v in packages if v and v.strip()):
+            self._package_elsewhere(out, value, None, "PACKAGE_NUMBER")
+        return [finding for finding in out if finding.feed_level]
 
     def _codes(self, out, order, path):
         for element in order.iterfind("CUSTOMER/*/COUNTRY"):

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 from lxml import etree
 
+from feedsvc.retino.rules import OrderChecker
 from feedsvc.retino.validate import load_schema, validate_bytes
 from feedsvc.retino.validate_cli import validate_command
 
@@ -203,3 +204,19 @@ def test_schema_is_cached_and_strict():
     assert schema is load_schema()
     doc = etree.fromstring(GOOD.replace("<ORDER>", "<ORDER extra=\"1\">", 1).encode()[38:])
     assert not schema.validate(doc)
+
+
+def test_feed_level_on_stored_values_finds_what_the_whole_document_check_finds():
+    # Order 10484 reuses a parcel of order 10483 and is dated two days ahead: two feed-level findings.
+    text = GOOD.replace("<PACKAGE_NUMBER>084012345678901<", "<PACKAGE_NUMBER>084012345678913<").replace(
+        "<DATE>2026-06-09 13:13:20<", "<DATE>2026-06-11 13:13:20<")
+    whole = {(f.order_code, f.code, f.message) for f in check(text).findings if f.feed_level}
+    assert {(order, code) for order, code, _ in whole} == {("10484", "D2"), ("10484", "DT2")}
+
+    checker = OrderChecker(now=NOW)
+    stored = set()
+    for order in etree.fromstring(text.encode("utf-8")).iter("ORDER"):
+        values = dict(code=order.findtext("CODE"), date=order.findtext("DATE"),
+                      packages=[p.text for p in order.iter("PACKAGE_NUMBER")])
+        stored |= {(f.order_code, f.code, f.message) for f in checker.feed_level(**values)}
+    assert stored == whole
