@@ -11,7 +11,8 @@ import time
 import traceback
 from pathlib import Path
 
-from bench.harness import BenchContext, Log, RESULTS_PATH, format_markdown, format_table, write_results
+from bench.harness import (BenchContext, Log, RESULTS_PATH, format_markdown, format_table, update_readme,
+                           write_results)
 
 # Name → module; the order is the order of the table.
 BENCHMARKS = {
@@ -71,8 +72,12 @@ def main(argv=None) -> int:
     if failures:
         print("\nfailed: " + "; ".join(failures))
     if not args.no_write:
-        path = write_results(format_markdown(rows, quick=args.quick, elapsed=elapsed, failures=failures))
+        results = format_markdown(rows, quick=args.quick, elapsed=elapsed, failures=failures)
+        path = write_results(results)
         log(f"wrote {path}")
+        # Only a complete full run speaks for the project in the README.
+        if not args.quick and not args.only and update_readme(results):
+            log("updated the README's performance section")
     return 1 if failures else 0
 
 

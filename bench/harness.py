@@ -25,6 +25,8 @@ from typing import Sequence
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = BENCH_DIR.parent
 RESULTS_PATH = BENCH_DIR / "RESULTS.md"
+README_PATH = BENCH_DIR.parent / "README.md"
+README_START, README_END = "<!-- bench-results -->", "<!-- /bench-results -->"
 
 
 @dataclass
@@ -254,6 +256,18 @@ def write_results(text: str, path: Path = RESULTS_PATH) -> Path:
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def update_readme(results: str, path: Path = README_PATH) -> bool:
+    """Show the results (without their title) between the README's bench markers; False if it has none."""
+    readme = path.read_text(encoding="utf-8")
+    start, end = readme.find(README_START), readme.find(README_END)
+    if start < 0 or end < start:
+        return False
+    body = "\n".join(line for line in results.splitlines() if not line.startswith("# ")).strip()
+    readme = readme[:start + len(README_START)] + "\n\n" + body + "\n\n" + readme[end:]
+    write_results(readme, path)
+    return True
 
 
 @dataclass

@@ -66,3 +66,20 @@ def test_results_markdown_names_the_machine_and_escapes_pipes():
 def test_load_generator_refuses_anything_but_loopback():
     with pytest.raises(ValueError):
         run_load("https://example.com/feed.xml", clients=1, seconds=0.1, verify=False)
+
+
+def test_readme_section_between_the_markers_is_replaced_and_the_rest_kept(tmp_path):
+    from bench.harness import update_readme
+    readme = tmp_path / "README.md"
+    readme.write_text("# feedsvc\n\n## Performance\n\n<!-- bench-results -->\nold table\n"
+                      "<!-- /bench-results -->\n\n## Next\ntext\n", encoding="utf-8")
+    results = format_markdown([Row("api", "backfill", "314", "314", 1.0, goal="≤ 1", met=True)],
+                              quick=False, elapsed=3.0, failures=[])
+    assert update_readme(results, readme)
+    text = readme.read_text(encoding="utf-8")
+    assert "old table" not in text and "| api | backfill |" in text
+    assert "# feedsvc benchmark results" not in text
+    assert text.startswith("# feedsvc\n") and text.endswith("## Next\ntext\n")
+    readme.write_text("no markers here\n", encoding="utf-8")
+    assert not update_readme(results, readme)
+    assert readme.read_text(encoding="utf-8") == "no markers here\n"
