@@ -1,6 +1,7 @@
 """Benchmark 3: publish (map + render + validate + publish) against lxml writing the same XML from strings.
 
-Also a re-publish after 1 % of the orders changed, against the full publish.
+The full publish starts from an empty fragment cache. Also a re-publish with
+nothing changed and one after 1 % of the orders changed, against the full one.
 Every figure comes from its own child process (peak RSS from os.wait4).
 """
 
@@ -24,7 +25,7 @@ def run(ctx: BenchContext) -> list[Row]:
     for size in sizes:
         settings = datasets.filled(ctx, size)
         ctx.log(f"render: {size:,} orders")
-        ours = _child("build", settings.data_dir)
+        ours = _child("full", settings.data_dir)
         base = _child("plain", settings.data_dir)
         ratio = ours.answer["seconds"] / base.answer["seconds"]
         rows.append(Row(NAME, f"publish {ours.answer['orders']:,} orders: time",
@@ -36,12 +37,19 @@ def run(ctx: BenchContext) -> list[Row]:
                         f"{ours.peak_rss_mb:.0f} MB", f"{base.peak_rss_mb:.0f} MB (lxml from strings)",
                         ours.peak_rss_bytes / base.peak_rss_bytes, ratio_label="publish / plain lxml"))
         if size == 10_000:
+            full_seconds = ours.answer["seconds"]
+            unchanged = _child("build", settings.data_dir)
+            rows.append(Row(NAME, "re-publish of 10,000 orders, nothing changed",
+                            f"{unchanged.answer['seconds']:.2f} s", f"{full_seconds:.2f} s (full publish)",
+                            unchanged.answer["seconds"] / full_seconds, ratio_label="re-publish / full",
+                            note=f"{unchanged.answer['rendered']} orders rendered; the hourly re-publish "
+                                 "that slides the window"))
             _child("touch", settings.data_dir, "1")
             again = _child("build", settings.data_dir)
-            share = again.answer["seconds"] / ours.answer["seconds"]
+            share = again.answer["seconds"] / full_seconds
             rows.append(Row(NAME, "re-publish after 1 % of 10,000 orders changed",
-                            f"{again.answer['seconds']:.2f} s", f"{ours.answer['seconds']:.2f} s (full publish)",
+                            f"{again.answer['seconds']:.2f} s", f"{full_seconds:.2f} s (full publish)",
                             share, ratio_label="re-publish / full", goal="≤ 0.15", met=share <= 0.15,
-                            note="changed orders are mapped, rendered and checked; the others reuse their "
-                                 "cached fragment; every publish still writes, hashes and gzips the whole feed"))
+                            note=f"{again.answer['rendered']} orders mapped, rendered and checked; the others "
+                                 "reuse their cached fragment; the whole feed is still written, hashed and gzipped"))
     return rows

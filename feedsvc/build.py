@@ -150,13 +150,19 @@ def _render_pass(store, settings, context, build_key, writer, fresh_path, since_
     return state
 
 
-def build_and_publish(settings: Settings, *, now: float | None = None, store: Store | None = None) -> BuildResult:
-    """Render the window's orders from the store and publish them as the current snapshot."""
+def build_and_publish(settings: Settings, *, now: float | None = None, store: Store | None = None,
+                      full: bool = False) -> BuildResult:
+    """Render the window's orders from the store and publish them as the current snapshot.
+
+    With `full`, the fragment cache is emptied first and every order is rendered again.
+    """
     started = time.monotonic()
     now = time.time() if now is None else now
     own_store = store is None
     store = store or Store.open(settings)
     try:
+        if full:
+            store.forget_fragments()
         return _build(settings, store, now, started)
     except (BuildError, PublishError) as exc:
         store.record_publish_error(str(exc))
@@ -268,7 +274,9 @@ def _record(store: Store, state: _Pass, findings_by_order, since_ts: int) -> Non
 @click.command("render")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
               help="Also write the published XML here; '-' writes it to standard output.")
-def render_command(output: str | None) -> None:
+@click.option("--full", is_flag=True,
+              help="Ignore the fragment cache: map, render and check every order again.")
+def render_command(output: str | None, full: bool) -> None:
     """Render the stored orders, check them, and publish a new snapshot.
 
     \b
@@ -277,7 +285,7 @@ def render_command(output: str | None) -> None:
     """
     settings = load_settings()
     try:
-        result = build_and_publish(settings)
+        result = build_and_publish(settings, full=full)
     except (BuildError, PublishError) as exc:
         click.echo(f"feedsvc render: {exc}", err=True)
         sys.exit(1)

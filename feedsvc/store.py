@@ -308,6 +308,11 @@ class Store:
                             " (SELECT order_id FROM orders WHERE order_ts < ?)", (since_ts,))
             self.db.executemany("DELETE FROM fragments WHERE order_id = ?", ((i,) for i in dropped_ids))
 
+    def forget_fragments(self) -> None:
+        """Drop every cached fragment, so the next build maps, renders and checks all orders."""
+        with self.transaction():
+            self.db.execute("DELETE FROM fragments")
+
     def count_fragments(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM fragments").fetchone()[0]
 

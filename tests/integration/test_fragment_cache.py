@@ -24,11 +24,6 @@ def findings(settings) -> list[tuple]:
         return sorted(db.execute("SELECT order_id, rule, severity, message FROM findings"))
 
 
-def forget_fragments(settings) -> None:
-    with sqlite3.connect(settings.database_path) as db:
-        db.execute("DELETE FROM fragments")
-
-
 def change_orders(settings, count: int) -> list[str]:
     """Give `count` orders of the window a new customer message, as a re-fetched order would."""
     with Store.open(settings) as store:
@@ -72,9 +67,8 @@ def test_changed_orders_are_rendered_again_and_match_a_build_without_cache(shop_
             name = store.get_order(order_id).raw["billing"]["fullname"]
         assert f"<NAME>{name}</NAME>".encode() in published
 
-    forget_fragments(shop_settings)
     cached_findings = findings(shop_settings)
-    uncached = build_and_publish(shop_settings)
+    uncached = build_and_publish(shop_settings, full=True)
     assert uncached.rendered == uncached.orders
     assert feed_bytes(shop_settings) == published
     assert findings(shop_settings) == cached_findings
@@ -132,3 +126,21 @@ def test_source_key_tells_apart_every_stored_text():
     }
     assert len(keys) == 8
     assert source_key(key, order()) == source_key(key, order())
+
+
+def test_render_full_ignores_the_cache_and_publishes_the_same_feed(shop_settings, monkeypatch):
+    from click.testing import CliRunner
+
+    from feedsvc.cli import main
+
+    first = build_and_publish(shop_settings)
+    monkeypatch.setenv("FEEDSVC_DATA_DIR", str(shop_settings.data_dir))
+    monkeypatch.setenv("FEEDSVC_FEED_TOKEN", shop_settings.feed_token)
+    outcome = CliRunner().invoke(main, ["render", "--full"])
+    assert outcome.exit_code == 0, outcome.output
+    assert f"{first.orders} rendered, 0 unchanged" in outcome.output
+    assert current_snapshot(shop_settings.snapshots_dir).sha256 == first.sha256
+
+    outcome = CliRunner().invoke(main, ["render"])
+    assert outcome.exit_code == 0, outcome.output
+    assert f"0 rendered, {first.orders} unchanged" in outcome.output
