@@ -144,6 +144,7 @@ def _render_pass(store, settings, context, build_key, writer, fresh_path, since_
                 entry.fresh_span = (fresh.tell(), len(entry.fragment.xml))
                 fresh.write(entry.fragment.xml)
             feed.write(entry.fragment.xml)
+            entry.fragment.xml = b""  # written: holding every fragment would keep the whole feed in memory
             state.published.append(entry)
         feed.write(feed_tail(len(state.published)))
         fresh.write(feed_tail(len(state.fresh)))

@@ -220,3 +220,36 @@ def test_feed_level_on_stored_values_finds_what_the_whole_document_check_finds()
                       packages=[p.text for p in order.iter("PACKAGE_NUMBER")])
         stored |= {(f.order_code, f.code, f.message) for f in checker.feed_level(**values)}
     assert stored == whole
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("2026-06-09 18:00:00", datetime(2026, 6, 9, 18, 0, 0)),
+    (" 2026-06-09 18:00:00\n", datetime(2026, 6, 9, 18, 0, 0)),
+    ("2026-02-30 10:00:00", None),
+    ("2026-06-09T18:00:00", None),
+    ("2026-6-9 18:00:00", None),
+    ("2026-06-09 18:00", None),
+    ("2026-06-09 18:00:00.5", None),
+    ("2026-06-09 24:00:00", None),
+])
+def test_dates_must_be_written_exactly_as_retino_reads_them(value, expected):
+    from feedsvc.retino.rules import parse_date
+    assert parse_date(value) == expected
+
+
+def test_long_text_is_reported_on_elements_but_not_in_comments():
+    commented = GOOD.replace("<NAME>Marco Bianchi</NAME>", f"<NAME>Marco Bianchi</NAME><!-- {'x' * 300} -->", 1)
+    assert not findings(check(commented), "X1")
+    long_name = GOOD.replace("<NAME>Marco Bianchi</NAME>", f"<NAME>Marco {'B' * 300}</NAME>", 1)
+    hits = findings(check(long_name), "X1")
+    assert len(hits) == 1 and "300" not in hits[0].message and "306 characters" in hits[0].message
+    assert hits[0].line == line_of(long_name, "<NAME>Marco BBB")
+
+
+def test_repeated_prices_give_one_finding_per_place():
+    """Money texts are parsed once per distinct text; every element with it must still be reported."""
+    sloppy = GOOD.replace(".00</", ".0</")
+    hits = findings(check(sloppy), "F1")
+    lines = [number for number, line in enumerate(sloppy.splitlines(), 1) if ".0</" in line]
+    assert len(lines) == GOOD.count(".00</") > 10
+    assert sorted(f.line for f in hits) == lines
