@@ -110,7 +110,7 @@ def test_search_finds_an_order_by_code(page, site):
     page.fill("input[name=q]", code)
     page.press("input[name=q]", "Enter")
     page.wait_for_url(re.compile(r".*q=.*"))
-    assert page.locator("#result-count").inner_text() == "1 orders"
+    assert page.locator("#result-count").inner_text() == "1 order"
     assert page.locator("tbody tr td a").first.inner_text() == code
     page.set_viewport_size({"width": 390, "height": 844})
     shot(page, "orders-phone")
