@@ -73,13 +73,10 @@ class _Pass:
     """What one render pass learnt about the orders, written to the store afterwards."""
 
     published: list[_Published] = field(default_factory=list)
+    fresh: list[_Published] = field(default_factory=list)  # the published orders rendered in this pass
     quarantined: dict[str, tuple[str, str]] = field(default_factory=dict)
     code_to_order_id: dict[str, str] = field(default_factory=dict)
     ref_to_order_id: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def fresh(self) -> list[_Published]:
-        return [entry for entry in self.published if entry.fresh_span is not None]
 
 
 def mapping_context(settings: Settings, store: Store) -> MappingContext:
@@ -143,6 +140,7 @@ def _render_pass(store, settings, context, build_key, writer, fresh_path, since_
             if entry.mapped_row is not None:
                 entry.fresh_span = (fresh.tell(), len(entry.fragment.xml))
                 fresh.write(entry.fragment.xml)
+                state.fresh.append(entry)
             feed.write(entry.fragment.xml)
             entry.fragment.xml = b""  # written: holding every fragment would keep the whole feed in memory
             state.published.append(entry)

@@ -4,8 +4,9 @@ WAL mode lets the web workers read while the sync writes. Every write commits
 at once, so an order fetched is an order kept, whatever happens next. The raw
 JSON is the exact text Storeden sent, so a mapping change re-renders without
 refetching; a published order's rendered fragment is kept beside it so an
-unchanged order is not mapped, rendered and checked again. The schema carries its version in `PRAGMA user_version`;
-MIGRATIONS are applied in order, each in its own transaction.
+unchanged order is not mapped, rendered and checked again. The schema carries
+its version in `PRAGMA user_version`; MIGRATIONS are applied in order, each in
+its own transaction.
 """
 
 from __future__ import annotations
@@ -147,6 +148,7 @@ class Quarantined:
 
 
 _ORDER_COLUMNS = "order_id, status, order_ts, short_id, locale, raw_json, tracking_json, summary_json"
+_ORDER_COLUMNS_O = ", ".join(f"o.{name.strip()}" for name in _ORDER_COLUMNS.split(","))  # with the "o." alias
 SORTS = {"date": "order_ts", "code": "code", "total": "total_cents", "customer": "customer"}
 
 
@@ -262,28 +264,25 @@ class Store:
                               "OR short_id = ? LIMIT 1", (code, code, code)).fetchone()
         return StoredOrder(*row) if row else None
 
-    def iter_window_orders(self, since_ts: int, exclude_statuses=frozenset()) -> Iterator[StoredOrder]:
-        """The window's orders, oldest first, one row at a time (no fetchall)."""
+    def _window_rows(self, select: str, since_ts: int, exclude_statuses) -> sqlite3.Cursor:
+        """`select` (over `orders o`) limited to the window's orders, oldest first, as a lazy cursor."""
         excluded = sorted(int(s) for s in exclude_statuses)
         marks = ",".join("?" * len(excluded))
-        where = f"AND (status IS NULL OR status NOT IN ({marks}))" if excluded else ""
-        cursor = self.db.execute(
-            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE order_ts >= ? {where} ORDER BY order_ts, order_id",
-            (since_ts, *excluded))
-        for row in cursor:
+        where = f"AND (o.status IS NULL OR o.status NOT IN ({marks}))" if excluded else ""
+        return self.db.execute(f"{select} WHERE o.order_ts >= ? {where} ORDER BY o.order_ts, o.order_id",
+                               (since_ts, *excluded))
+
+    def iter_window_orders(self, since_ts: int, exclude_statuses=frozenset()) -> Iterator[StoredOrder]:
+        """The window's orders, oldest first, one row at a time (no fetchall)."""
+        for row in self._window_rows(f"SELECT {_ORDER_COLUMNS_O} FROM orders o", since_ts, exclude_statuses):
             yield StoredOrder(*row)
 
     def iter_window_with_fragments(self, since_ts: int, exclude_statuses=frozenset()
                                    ) -> Iterator[tuple[StoredOrder, CachedFragment | None]]:
         """Like iter_window_orders, each order with its cached fragment (None when there is none)."""
-        excluded = sorted(int(s) for s in exclude_statuses)
-        marks = ",".join("?" * len(excluded))
-        where = f"AND (o.status IS NULL OR o.status NOT IN ({marks}))" if excluded else ""
-        columns = ", ".join(f"o.{name.strip()}" for name in _ORDER_COLUMNS.split(","))
-        cursor = self.db.execute(
-            f"SELECT {columns}, f.source_key, f.xml, f.code, f.order_ref, f.date, f.packages, f.notes"
-            f" FROM orders o LEFT JOIN fragments f ON f.order_id = o.order_id"
-            f" WHERE o.order_ts >= ? {where} ORDER BY o.order_ts, o.order_id", (since_ts, *excluded))
+        cursor = self._window_rows(
+            f"SELECT {_ORDER_COLUMNS_O}, f.source_key, f.xml, f.code, f.order_ref, f.date, f.packages, f.notes"
+            " FROM orders o LEFT JOIN fragments f ON f.order_id = o.order_id", since_ts, exclude_statuses)
         for row in cursor:
             fragment = None
             if row[8] is not None:

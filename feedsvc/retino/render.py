@@ -3,9 +3,10 @@
 The declaration line is written by hand, exactly as Retino's documents show it
 (lxml's own uses single quotes). Each <ORDER> is built as a small tree with
 SubElement, given its indentation, serialised to a fragment and dropped, so a
-feed of 100,000 orders never sits in memory; the build caches the fragments. Element
-order is specs/retino-feed.md §3; empty text is written as a paired tag
-(`<COMPANY></COMPANY>`) as Retino writes it. Text arrives cleaned by mapping.
+feed of 100,000 orders never sits in memory; the build caches the fragments.
+Element order is specs/retino-feed.md §3; empty text is written as a paired
+tag (`<COMPANY></COMPANY>`) as Retino writes it. Text arrives cleaned by
+mapping.
 """
 
 from __future__ import annotations
