@@ -6,10 +6,12 @@ import sqlite3
 import time
 
 import pytest
+from click.testing import CliRunner
 
 from bench.datasets import fill_store, settings_for
 from feedsvc import jsonutil
 from feedsvc.build import build_and_publish
+from feedsvc.cli import main
 from feedsvc.fragments import context_key, source_key
 from feedsvc.publish import current_snapshot
 from feedsvc.store import Store, StoredOrder
@@ -129,10 +131,6 @@ def test_source_key_tells_apart_every_stored_text():
 
 
 def test_render_full_ignores_the_cache_and_publishes_the_same_feed(shop_settings, monkeypatch):
-    from click.testing import CliRunner
-
-    from feedsvc.cli import main
-
     first = build_and_publish(shop_settings)
     monkeypatch.setenv("FEEDSVC_DATA_DIR", str(shop_settings.data_dir))
     monkeypatch.setenv("FEEDSVC_FEED_TOKEN", shop_settings.feed_token)

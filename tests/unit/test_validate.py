@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from lxml import etree
 
-from feedsvc.retino.rules import OrderChecker
+from feedsvc.retino.rules import OrderChecker, parse_date
 from feedsvc.retino.validate import load_schema, validate_bytes
 from feedsvc.retino.validate_cli import validate_command
 
@@ -233,7 +233,6 @@ def test_feed_level_on_stored_values_finds_what_the_whole_document_check_finds()
     ("2026-06-09 24:00:00", None),
 ])
 def test_dates_must_be_written_exactly_as_retino_reads_them(value, expected):
-    from feedsvc.retino.rules import parse_date
     assert parse_date(value) == expected
 
 
