@@ -222,7 +222,7 @@ def _words(key: str) -> str:
 def _context_of(key: Any, inherited: str | None) -> str | None:
     """'ok', 'failed' or the inherited context, from the name of the key a value sits under."""
     word = _words(str(key))
-    if any(w in word for w in ("fail", "error", "reject", "invalid", "unprocess", "skipped")):
+    if any(w in word for w in ("fail", "error", "reject", "invalid", "unprocess")):
         return "failed"
     if any(w in word for w in ("creat", "updat", "succe", "upsert", "saved", "accepted", "imported",
                                "processed")) or word == "ok":
@@ -249,9 +249,22 @@ def _status_says(value: Any) -> str | None:
     return None
 
 
+def _validation_error(obj: Mapping) -> str | None:
+    """A pydantic-style `{"loc": ["body", 3, "price", "with_vat"], "msg": …}` as `price.with_vat: …`."""
+    loc, msg = obj.get("loc"), obj.get("msg")
+    if not isinstance(loc, list) or not isinstance(msg, str) or not msg.strip():
+        return None
+    rest = loc[2:] if len(loc) > 1 and loc[0] == "body" and isinstance(loc[1], int) else loc
+    where = ".".join(str(part) for part in rest)
+    return f"{where}: {msg.strip()}" if where else msg.strip()
+
+
 def _outcome_of(obj: Mapping, context: str | None) -> Outcome:
     """What one per-order object says: an error wins over an id; silence is Unconfirmed."""
     errors = [t for key in _ERROR_KEYS for t in _flatten(obj.get(key))]
+    validation = _validation_error(obj)
+    if validation:
+        errors.append(validation)
     verdicts = [_status_says(obj.get(k)) for k in ("status", "result", "state", "outcome", "status_code")]
     for flag in ("success", "ok", "succeeded", "valid"):
         if isinstance(obj.get(flag), bool):
@@ -271,7 +284,10 @@ def _merge(found: dict[str, Outcome], code: str, outcome: Outcome) -> None:
     """A rejection anywhere wins (it is recorded and resent), then a confirmation, then silence."""
     rank = {Rejected: 2, Confirmed: 1, Unconfirmed: 0}
     previous = found.get(code, UNCONFIRMED)
-    if rank[type(outcome)] > rank[type(previous)] or (
+    if isinstance(outcome, Rejected) and isinstance(previous, Rejected):
+        parts = dict.fromkeys(previous.message.split("; ") + outcome.message.split("; "))
+        found[code] = Rejected("; ".join(parts))
+    elif rank[type(outcome)] > rank[type(previous)] or (
             isinstance(outcome, Confirmed) and isinstance(previous, Confirmed) and not previous.id):
         found[code] = outcome
 
@@ -287,8 +303,11 @@ def _code_of(obj: Mapping, wanted: set[str], sent: Sequence[str]) -> str | None:
             code = _code_of(inner, wanted, ())
             if code is not None:
                 return code
-    for key in ("index", "position", "idx"):
-        value = obj.get(key)
+    loc = obj.get("loc")
+    positions = [obj.get(key) for key in ("index", "position", "idx")]
+    if isinstance(loc, list) and len(loc) > 1 and loc[0] == "body":
+        positions.append(loc[1])
+    for value in positions:
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(sent):
             return sent[value]
     return None
@@ -586,29 +605,36 @@ class RetinoClient:
 
         A batch Retino rejects as a whole (a 4xx naming no order) is sent
         again one order at a time, so one bad order cannot hold back 99
-        good ones. Auth, unknown-store and unavailability errors stop the
-        run; the exception's `results` hold the outcomes known so far.
+        good ones; when an answer rejects some orders and leaves others
+        unconfirmed, those are sent once more. Auth, unknown-store and
+        unavailability errors stop the run; the exception's `results` hold
+        the outcomes known so far.
         """
         if not 1 <= batch_size <= BULK_LIMIT:
             raise ValueError(f"batch_size must be between 1 and {BULK_LIMIT}")
         results: dict[str, Outcome] = {}
         try:
             for start in range(0, len(orders), batch_size):
-                batch = orders[start:start + batch_size]
-                if len(batch) == 1:
-                    results.update(self._one(batch[0]))
-                    continue
-                try:
-                    results.update(self.bulk_upsert(batch))
-                except RetinoRejected as whole:
-                    log.warning("retino rejected a bulk call of %d orders (%s); sending them one by one",
-                                len(batch), whole)
-                    for order in batch:
-                        results.update(self._one(order))
+                results.update(self._batch(orders[start:start + batch_size], resend=True))
         except RetinoError as stop:
             stop.results = {**results, **stop.results}
             raise
         return results
+
+    def _batch(self, batch: Sequence[Mapping], *, resend: bool) -> dict[str, Outcome]:
+        if len(batch) == 1:
+            return self._one(batch[0])
+        try:
+            outcomes = self.bulk_upsert(batch)
+        except RetinoRejected as whole:
+            log.warning("retino rejected a bulk call of %d orders (%s); sending them one by one", len(batch), whole)
+            return {code: outcome for order in batch for code, outcome in self._one(order).items()}
+        left = [order for order in batch if isinstance(outcomes[order["code"]], Unconfirmed)]
+        if resend and left and any(isinstance(o, Rejected) for o in outcomes.values()):
+            # The answer speaks per order and refused some; those it left unconfirmed were
+            # probably refused with them (a validation error fails the whole request): once more.
+            outcomes.update(self._batch(left, resend=False))
+        return outcomes
 
     def _one(self, order: Mapping) -> dict[str, Outcome]:
         code = self._order_code(order)

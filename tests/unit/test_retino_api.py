@@ -362,6 +362,21 @@ def test_upsert_all_sends_a_batch_rejected_as_a_whole_one_by_one():
                        "C": Confirmed("id-C")}
 
 
+def test_upsert_all_resends_the_orders_a_partial_rejection_left_unconfirmed():
+    bulks = []
+
+    def handler(request):
+        sent = [o["code"] for o in json.loads(request.content)]
+        bulks.append(sent)
+        if "B" in sent:  # validation refuses the whole request and names the culprit only
+            return httpx.Response(422, json={"detail": [{"loc": ["body", sent.index("B"), "price"], "msg": "bad"}]})
+        return httpx.Response(200, json={"created": [{"code": c, "id": f"id-{c}"} for c in sent]})
+    client, _ = make_client(handler)
+    results = client.upsert_all([order("A"), order("B"), order("C")])
+    assert results == {"A": Confirmed("id-A"), "B": Rejected("price: bad"), "C": Confirmed("id-C")}
+    assert bulks == [["A", "B", "C"], ["A", "C"]]
+
+
 def test_upsert_all_stops_when_retino_is_unavailable_and_keeps_what_it_learnt():
     calls = []
 
@@ -400,6 +415,10 @@ SENT = ["A", "B", "C"]
      {"A": Confirmed("1"), "B": Rejected("nope")}),
     ([{"code": "A", "id": "1", "errors": []}], {"A": Confirmed("1")}),  # an empty error list is no error
     ([{"code": "A", "id": "1"}, {"code": "A", "error": "late failure"}], {"A": Rejected("late failure")}),
+    ([{"code": "B", "error": "one"}, {"code": "B", "errors": ["two", "one"]}], {"B": Rejected("one; two")}),
+    ({"detail": [{"loc": ["body", 1, "price", "with_vat"], "msg": "must be a string", "type": "string_type"},
+                 {"loc": ["body", 1, "code"], "msg": "required"}]},  # a pydantic-style 422
+     {"B": Rejected("price.with_vat: must be a string; code: required")}),
     ({"created": 2, "updated": 1, "failed": 0, "errors": []}, {c: Confirmed(None) for c in SENT}),
     ({"created": 2, "failed": 1}, {}),  # counts that do not say which: nothing confirmed
     ([{"code": "Z", "id": "9"}, {"id": "2"}, "A"], {}),  # unknown codes, no codes, bare codes in no context
