@@ -82,10 +82,6 @@ def _utc(value: datetime | float | int) -> datetime:
     return datetime.fromtimestamp(float(value), tz=dt_timezone.utc)
 
 
-def _kind(name: str) -> tuple[str, ...]:
-    return PROCESSING_STATUSES if name in PROCESSING_STATUSES else PAYMENT_STATUSES
-
-
 def status_history(observed: Iterable[tuple[Any, float]], *, pickup: bool,
                    order_ts: float | datetime | None = None) -> tuple[RetinoStatus, ...]:
     """Retino's `statuses` from what sync observed: (Storeden status, first seen, UTC epoch), oldest first.
@@ -122,10 +118,11 @@ def status_history(observed: Iterable[tuple[Any, float]], *, pickup: bool,
 
 # -- pickup in store ----------------------------------------------------------------------
 
-DEFAULT_PICKUP_PHRASES = ("ritiro in negozio", "ritiro in sede", "ritiro in store", "ritiro presso",
-                          "pickup in store", "pick up in store", "in-store pickup", "store pickup",
-                          "click and collect", "click & collect", "retrait en magasin", "abholung im",
-                          "selbstabholung", "recogida en tienda", "osobni odber", "osobny odber")
+# Collecting in the shop itself; a parcel-shop or locker ("Ritiro presso punto BRT") is a delivery, not this.
+DEFAULT_PICKUP_PHRASES = ("ritiro in negozio", "ritiro in sede", "ritiro in store", "pickup in store",
+                          "pick up in store", "in-store pickup", "store pickup", "click and collect",
+                          "click & collect", "retrait en magasin", "abholung im laden", "abholung im geschäft",
+                          "selbstabholung", "recogida en tienda", "osobní odběr", "osobný odber")
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 
 

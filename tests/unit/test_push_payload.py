@@ -316,7 +316,9 @@ def with_shipping(name):
 @pytest.mark.parametrize("name, expected", [
     ("Ritiro in negozio", True), ("RITIRO IN NEGOZIO (Milano)", True), ("Ritiro  in-negozio", True),
     ("Click & Collect", True), ("Retrait en magasin", True), ("Osobní odběr", True),
-    ("BRT Corriere Espresso", False), ("Ritiro in negozione", False), ("", False),
+    ("Selbstabholung im Geschäft", True), ("Abholung im GESCHAFT", True),
+    ("BRT Corriere Espresso", False), ("Ritiro in negozione", False), ("Ritiro presso punto BRT", False),
+    ("", False),
 ])
 def test_pickup_detection_with_the_default_phrases(name, expected):
     assert is_pickup(with_shipping(name)) is expected
