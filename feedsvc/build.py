@@ -98,7 +98,7 @@ def _fresh_fragment(stored, context, key, state: _Pass) -> tuple[CachedFragment,
     fragment = CachedFragment(
         source_key=key, xml=order_fragment(order), code=order.code, order_ref=order.order_id,
         date=order.date, packages=tuple(order.package_numbers),
-        notes=[("MAP", "warning", message) for message in result.warnings])
+        notes=[(note.rule, "warning", note.message) for note in result.notes])
     return fragment, Store.mapped_row(stored.order_id, order)
 
 
