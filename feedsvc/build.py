@@ -30,6 +30,7 @@ from feedsvc.retino.mapping import MappingContext, MappingError, map_order
 from feedsvc.retino.render import FEED_HEAD, feed_tail, order_fragment
 from feedsvc.retino.rules import OrderChecker
 from feedsvc.retino.validate import validate_path
+from feedsvc.storeden.vocabulary import NotAStatus, order_status
 from feedsvc.fragments import context_key, source_key
 from feedsvc.store import CachedFragment, Store
 
@@ -102,6 +103,19 @@ def _fresh_fragment(stored, context, key, state: _Pass) -> tuple[CachedFragment,
     return fragment, Store.mapped_row(stored.order_id, order)
 
 
+def _left_out(stored, exclude_statuses, state: _Pass) -> bool:
+    """For an order stored without a usable status: quarantine it with the reason, or skip an excluded one.
+
+    (A store written by an older version may hold NULL for a status it could not read, such as "3".)
+    """
+    try:
+        status = order_status(stored.raw, stored.summary)
+    except NotAStatus as exc:
+        state.quarantined[stored.order_id] = (str(exc), stored.raw_text or "")
+        return True
+    return status in exclude_statuses
+
+
 def _is_duplicate(stored, fragment: CachedFragment, state: _Pass) -> bool:
     """Retino pairs orders by CODE (and we by ORDER_ID): the first order keeps it, later ones wait."""
     for value, seen, tag in ((fragment.code, state.code_to_order_id, "CODE"),
@@ -127,6 +141,8 @@ def _render_pass(store, settings, context, build_key, writer, fresh_path, since_
                 continue
             if stored.raw_text is None:
                 state.quarantined[stored.order_id] = ("order details not fetched yet", "")
+                continue
+            if stored.status is None and _left_out(stored, settings.exclude_statuses, state):
                 continue
             key = source_key(build_key, stored)
             entry = _Published(stored.order_id, cached) if cached and cached.source_key == key else None

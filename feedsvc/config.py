@@ -18,6 +18,8 @@ from typing import Mapping
 
 from dotenv import dotenv_values
 
+from feedsvc.storeden.vocabulary import DEFAULT_EXCLUDED_STATUSES, NotAStatus, parse_status
+
 MIN_TOKEN_HEX = 32
 _TOKEN_RE = re.compile(r"^[0-9a-fA-F]+$")
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
@@ -50,7 +52,7 @@ class Settings:
     default_country: str = "IT"
     country_map_file: Path | None = None
     timezone: str = "Europe/Rome"
-    exclude_statuses: frozenset[int] = frozenset({6, 7})
+    exclude_statuses: frozenset[int] = DEFAULT_EXCLUDED_STATUSES
     order_url: str = ""
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -219,11 +221,11 @@ def _statuses(env):
     name = "FEEDSVC_EXCLUDE_STATUSES"
     raw = env.get(name)
     if raw is None:
-        return frozenset({6, 7})
+        return DEFAULT_EXCLUDED_STATUSES
     try:
-        return frozenset(int(part) for part in raw.replace(" ", "").split(",") if part)
-    except ValueError:
-        raise ConfigError(name, f"expected comma-separated status numbers, got {raw!r}") from None
+        return frozenset(parse_status(part) for part in raw.split(",") if part.strip())
+    except NotAStatus as exc:
+        raise ConfigError(name, f"expected comma-separated Storeden statuses (0-8) such as 6,7; {exc}") from None
 
 
 def _words(env, name, default):

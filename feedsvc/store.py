@@ -218,13 +218,15 @@ class Store:
     def upsert_summary(self, order_id: str, *, status: int | None, order_ts: int | None,
                        short_id: str | None, locale: str | None, summary: dict,
                        event_ts: int | None = None) -> None:
+        """Keep an order's list or filter entry. Its status becomes the order's only while no details are
+        stored: once they are, the status is the one read with them (save_order_raw)."""
         now = time.time()
         self.db.execute(
             """INSERT INTO orders (order_id, status, order_ts, short_id, locale, summary_json, event_ts,
                                    first_seen, updated_at)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT(order_id) DO UPDATE SET
-                   status = COALESCE(excluded.status, status),
+                   status = CASE WHEN raw_json IS NULL THEN COALESCE(excluded.status, status) ELSE status END,
                    order_ts = COALESCE(excluded.order_ts, order_ts),
                    short_id = COALESCE(excluded.short_id, short_id),
                    locale = COALESCE(excluded.locale, locale),
@@ -235,6 +237,7 @@ class Store:
 
     def save_order_raw(self, order_id: str, raw_text: str, *, status: int | None,
                        order_ts: int | None) -> None:
+        """Keep an order's details and the status read with them (None: no usable status, quarantined)."""
         now = time.time()
         self.db.execute(
             """INSERT INTO orders (order_id, status, order_ts, raw_json, raw_status, raw_fetched_at,
@@ -242,7 +245,7 @@ class Store:
                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT(order_id) DO UPDATE SET raw_json = excluded.raw_json,
                    raw_status = excluded.raw_status, raw_fetched_at = excluded.raw_fetched_at,
-                   status = COALESCE(excluded.status, status),
+                   status = excluded.status,
                    order_ts = COALESCE(excluded.order_ts, order_ts), updated_at = excluded.updated_at""",
             (order_id, status, order_ts, raw_text, status, now, now, now))
 
@@ -264,13 +267,25 @@ class Store:
                               "OR short_id = ? LIMIT 1", (code, code, code)).fetchone()
         return StoredOrder(*row) if row else None
 
+    @staticmethod
+    def _in_window(since_ts: int, exclude_statuses, table: str = "") -> tuple[str, list]:
+        """THE condition for "this order belongs to the window's feed", as (SQL, parameters).
+
+        Dated in the window, and a status not excluded. An order without a
+        usable status (NULL: none given, or not a status) stays in, so the
+        build can quarantine it with its reason rather than drop it unseen.
+        """
+        column = f"{table}." if table else ""
+        excluded = sorted(int(s) for s in exclude_statuses)
+        sql = f"{column}order_ts >= ?"
+        if excluded:
+            sql += f" AND ({column}status IS NULL OR {column}status NOT IN ({','.join('?' * len(excluded))}))"
+        return sql, [since_ts, *excluded]
+
     def _window_rows(self, select: str, since_ts: int, exclude_statuses) -> sqlite3.Cursor:
         """`select` (over `orders o`) limited to the window's orders, oldest first, as a lazy cursor."""
-        excluded = sorted(int(s) for s in exclude_statuses)
-        marks = ",".join("?" * len(excluded))
-        where = f"AND (o.status IS NULL OR o.status NOT IN ({marks}))" if excluded else ""
-        return self.db.execute(f"{select} WHERE o.order_ts >= ? {where} ORDER BY o.order_ts, o.order_id",
-                               (since_ts, *excluded))
+        where, params = self._in_window(since_ts, exclude_statuses, "o")
+        return self.db.execute(f"{select} WHERE {where} ORDER BY o.order_ts, o.order_id", params)
 
     def iter_window_orders(self, since_ts: int, exclude_statuses=frozenset()) -> Iterator[StoredOrder]:
         """The window's orders, oldest first, one row at a time (no fetchall)."""
@@ -372,12 +387,8 @@ class Store:
                       status: int | None = None, cod: bool | None = None, has_package: bool | None = None,
                       sort: str = "date", descending: bool = True, page: int = 1,
                       per_page: int = 50) -> tuple[list[sqlite3.Row], int]:
-        clauses = ["order_ts >= ?", "code IS NOT NULL"]
-        params: list[Any] = [since_ts]
-        excluded = sorted(int(s) for s in exclude_statuses)
-        if excluded:
-            clauses.append(f"status NOT IN ({','.join('?' * len(excluded))})")
-            params += excluded
+        in_window, params = self._in_window(since_ts, exclude_statuses)
+        clauses = [in_window, "code IS NOT NULL"]
         if query:
             like = f"%{query.strip()}%"
             clauses.append("(code = ? OR order_id = ? OR email LIKE ? OR customer LIKE ?)")
@@ -402,11 +413,10 @@ class Store:
 
     def orders_per_day(self, since_ts: int, utc_offset_seconds: int = 0,
                        exclude_statuses=frozenset()) -> dict[int, int]:
-        excluded = sorted(int(s) for s in exclude_statuses)
-        where = f"AND status NOT IN ({','.join('?' * len(excluded))})" if excluded else ""
+        in_window, params = self._in_window(since_ts, exclude_statuses)
         rows = self.db.execute(
-            f"SELECT (order_ts + ?) / 86400 AS day, COUNT(*) FROM orders WHERE order_ts >= ? {where}"
-            " GROUP BY day", (utc_offset_seconds, since_ts, *excluded))
+            f"SELECT (order_ts + ?) / 86400 AS day, COUNT(*) FROM orders WHERE {in_window} GROUP BY day",
+            (utc_offset_seconds, *params))
         return {int(day): count for day, count in rows}
 
     # -- bookmarks and reference data --------------------------------------

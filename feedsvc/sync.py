@@ -27,11 +27,11 @@ from feedsvc.config import Settings, load_settings
 from feedsvc.storeden.client import (StoredenAuthError, StoredenClient, StoredenError, StoredenNotFound,
                                      StoredenQuotaError)
 from feedsvc.storeden.payload import PayloadError, order_timestamp, parse_iso
+from feedsvc.storeden.vocabulary import SHIPPED_STATUSES, NotAStatus, order_status, status_or_none
 from feedsvc.store import Store
 
 log = logging.getLogger("feedsvc.sync")
 
-SHIPPED_STATUSES = frozenset({3, 4, 5, 8})
 OVERLAP_SECONDS = 300
 FULL_LIST_EVERY = 86400
 REFERENCE_MAX_AGE = 86400
@@ -112,10 +112,6 @@ def _summary_ts(entry: dict) -> int | None:
         return None
 
 
-def _status(value) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 class _Run:
     """One sync run's state: the client, the store, counters."""
 
@@ -147,20 +143,20 @@ class _Run:
         """Store a summary; say whether the order is new, changed or unchanged, and what it was."""
         order_id = str(entry.get("orderID") or "").strip()
         known = self.store.get_known(order_id)
-        status = _status(entry.get("status"))
+        status = status_or_none(entry.get("status"))
         self.store.upsert_summary(order_id, status=status, order_ts=_summary_ts(entry),
                                   short_id=str(entry["short_id"]) if entry.get("short_id") else None,
                                   locale=entry.get("locale") if isinstance(entry.get("locale"), str) else None,
                                   summary=entry, event_ts=event_ts)
         if known is None:
             return "new", None
-        return ("changed" if known["raw_status"] != status or not known["has_raw"] else "unchanged"), dict(known)
+        return ("changed" if _moved(known, status) or not known["has_raw"] else "unchanged"), dict(known)
 
     def needs_details(self, entry: dict, known: dict | None, event_ts: int | None) -> bool:
-        status = _status(entry.get("status"))
+        status = status_or_none(entry.get("status"))
         if status in self.settings.exclude_statuses and (known is None or not known["has_raw"]):
             return False
-        if known is None or not known["has_raw"] or known["raw_status"] != status:
+        if known is None or not known["has_raw"] or _moved(known, status):
             return True
         fetched_at = self.store.get_order_fetch_time(entry["orderID"])
         return event_ts is not None and fetched_at is not None and event_ts >= int(fetched_at)
@@ -176,14 +172,18 @@ class _Run:
         _, tracking_text = self.client.get_tracking_raw(order_id)
         self.store.save_tracking_raw(order_id, tracking_text, status=status)
 
-    def fetch(self, order_id: str, status: int | None) -> None:
+    def fetch(self, order_id: str, listed_status: int | None) -> None:
         try:
             raw, text = self.client.get_order_raw(order_id)
         except StoredenNotFound:
             log.warning("order %s vanished from Storeden before its details were read", order_id)
             return
-        real_status = _status(raw.get("status"))
-        status = real_status if real_status is not None else status
+        try:
+            # The details are read after the list entry, so their status wins; without one, the entry's.
+            status = order_status(raw, {"status": listed_status})
+        except NotAStatus as exc:
+            log.warning("order %s: %s; it is quarantined until Storeden sends a status", order_id, exc)
+            status = None
         try:
             order_ts = order_timestamp(raw)
         except PayloadError:
@@ -204,18 +204,17 @@ class _Run:
             if order_ts is not None and order_ts < self.window_start:
                 continue
             if self.needs_details(entry, known, event_ts):
-                plan.append((order_id, verdict, "details"))
-            elif self.needs_tracking(order_id, _status(entry.get("status"))):
-                plan.append((order_id, "changed", "tracking"))
+                plan.append((order_id, verdict, "details", status_or_none(entry.get("status"))))
+            elif self.needs_tracking(order_id, self.store.get_known(order_id)["status"]):
+                plan.append((order_id, "changed", "tracking", None))
             else:
                 self.result.orders_unchanged += 1
-        for done, (order_id, verdict, what) in enumerate(plan, 1):
-            status = self.store.get_known(order_id)["status"]
+        for done, (order_id, verdict, what, listed_status) in enumerate(plan, 1):
             try:
                 if what == "details":
-                    self.fetch(order_id, status)
+                    self.fetch(order_id, listed_status)
                 else:
-                    self.fetch_tracking(order_id, status)
+                    self.fetch_tracking(order_id, self.store.get_known(order_id)["status"])
             except (StoredenAuthError, StoredenQuotaError):
                 raise
             except StoredenError as exc:
@@ -242,6 +241,14 @@ class _Run:
         answer = self.client.orders_filter(int(since) - OVERLAP_SECONDS, int(self.now) + 60)
         entries = [(entry, _latest_event(entry)) for entry in answer["orders"] if isinstance(entry, dict)]
         self.process(entries, "incremental")
+
+
+def _moved(known, listed_status: int | None) -> bool:
+    """Whether a list entry's status differs from the one the order's details were read at.
+
+    An entry without a usable status says nothing about a move.
+    """
+    return listed_status is not None and known["raw_status"] != listed_status
 
 
 def run_sync(settings: Settings, *, days: int | None = None, client: StoredenClient | None = None,

@@ -19,6 +19,7 @@ from lxml import etree
 from feedsvc import jsonutil
 from feedsvc.publish import current_snapshot
 from feedsvc.store import Store
+from feedsvc.storeden.vocabulary import STATUS_NAMES
 from feedsvc.web.auth import require_basic_auth as _require_basic_auth
 from feedsvc.web.charts import orders_per_day_svg
 from feedsvc.web.highlight import highlight_json, highlight_xml
@@ -27,8 +28,7 @@ bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder
                static_url_path="/static")
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
-STATUS_LABELS = {0: "Pending payment", 1: "Paid", 2: "Preparation", 3: "Sent", 4: "Delivered", 5: "Closed",
-                 6: "Archived", 7: "Aborted", 8: "After-sale"}
+STATUS_LABELS = STATUS_NAMES
 PER_PAGE = 50
 DISABLED = ("The dashboard is off: it opens only with a user and password. Set FEEDSVC_FEED_USER and "
             "FEEDSVC_FEED_PASSWORD (feedsvc init writes both).\n")
