@@ -26,7 +26,7 @@ import click
 
 from feedsvc.config import Settings, load_settings
 from feedsvc.publish import PublishError, SnapshotWriter, current_snapshot
-from feedsvc.retino.mapping import MappingContext, MappingError, map_order
+from feedsvc.retino.mapping import WARNING_KINDS, WARNING_RULE_PREFIX, MappingContext, MappingError, map_order
 from feedsvc.retino.render import FEED_HEAD, feed_tail, order_fragment
 from feedsvc.retino.rules import OrderChecker
 from feedsvc.retino.validate import validate_path
@@ -314,6 +314,9 @@ def render_command(output: str | None, full: bool) -> None:
     click.echo(result.summary(), err=output == "-")
 
 
+STATUS_LIST_LIMIT = 20
+
+
 def format_age(seconds: float | None) -> str:
     """A duration for people: `42 s`, `17 min`, `3 h 05 min`."""
     if seconds is None:
@@ -352,12 +355,40 @@ def status_command() -> None:
             click.echo(f"snapshot:     {meta.get('orders', '?')} orders, {snapshot.size / 1e6:.2f} MB, "
                        f"{format_age(snapshot.age(now))} old, sha256 {snapshot.sha256[:12]}")
             click.echo(f"warnings:     {meta.get('warnings', 0)}")
+        _echo_warnings(store.list_warnings())
         error = store.last_publish_error()
         if error:
             click.echo(f"last publish FAILED: {error}")
         quarantined = store.list_quarantine()
         click.echo(f"quarantined:  {len(quarantined)}")
-        for entry in quarantined[:20]:
-            click.echo(f"  {entry.order_id}: {entry.reason}")
-        if len(quarantined) > 20:
-            click.echo(f"  … and {len(quarantined) - 20} more")
+        _echo_some([f"{entry.order_id}: {entry.reason}" for entry in quarantined], indent="  ")
+
+
+def _echo_some(lines: list[str], *, indent: str, limit: int = STATUS_LIST_LIMIT) -> None:
+    for line in lines[:limit]:
+        click.echo(indent + line)
+    if len(lines) > limit:
+        click.echo(f"{indent}… and {len(lines) - limit} more")
+
+
+def _warning_kind(rule: str) -> str:
+    """A rule code as people read it: `MAP:country` → `country not recognised; …`; validator codes as they are."""
+    if rule.startswith(WARNING_RULE_PREFIX):
+        meaning = WARNING_KINDS.get(rule[len(WARNING_RULE_PREFIX):])
+        if meaning:
+            return f"{meaning} ({rule})"
+    return rule
+
+
+def _echo_warnings(warnings: list[tuple[str, str, str | None, str]]) -> None:
+    """The orders carrying warnings, one group per kind, as the quarantine is listed."""
+    groups: dict[str, list[str]] = {}
+    orders: dict[str, set[str]] = {}
+    for rule, order_id, code, message in warnings:
+        shown = f"{order_id} ({code})" if code and code != order_id else order_id
+        groups.setdefault(rule, []).append(f"{shown}: {message}")
+        orders.setdefault(rule, set()).add(order_id)
+    for rule, lines in groups.items():
+        count = len(orders[rule])
+        click.echo(f"  {_warning_kind(rule)}: {count} order{'' if count == 1 else 's'}")
+        _echo_some(lines, indent="    ")

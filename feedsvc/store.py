@@ -379,6 +379,12 @@ class Store:
         return [tuple(r) for r in self.db.execute(
             "SELECT rule, severity, message FROM findings WHERE order_id = ?", (order_id,))]
 
+    def list_warnings(self) -> list[tuple[str, str, str | None, str]]:
+        """Every order's warnings as (rule, order_id, CODE, message), grouped by rule, then by order."""
+        return [tuple(r) for r in self.db.execute(
+            "SELECT f.rule, f.order_id, o.code, f.message FROM findings f LEFT JOIN orders o USING (order_id)"
+            " WHERE f.severity = 'warning' ORDER BY f.rule, o.order_ts, f.order_id")]
+
     def count_findings(self, severity: str = "warning") -> int:
         return self.db.execute("SELECT COUNT(*) FROM findings WHERE severity = ?", (severity,)).fetchone()[0]
 
