@@ -25,6 +25,7 @@ from pathlib import Path
 import click
 
 from feedsvc.config import Settings, load_settings
+from feedsvc.pipeline import PipelineBusy, hold, run_pipeline
 from feedsvc.publish import PublishError, SnapshotWriter, current_snapshot
 from feedsvc.retino.mapping import WARNING_KINDS, WARNING_RULE_PREFIX, MappingContext, MappingError, map_order
 from feedsvc.retino.render import FEED_HEAD, feed_tail, order_fragment
@@ -169,22 +170,25 @@ def build_and_publish(settings: Settings, *, now: float | None = None, store: St
                       full: bool = False) -> BuildResult:
     """Render the window's orders from the store and publish them as the current snapshot.
 
-    With `full`, the fragment cache is emptied first and every order is rendered again.
+    Under the data dir's lock (pipeline.hold): PipelineBusy when another run
+    holds it. With `full`, the fragment cache is emptied first and every order
+    is rendered again.
     """
-    started = time.monotonic()
-    now = time.time() if now is None else now
-    own_store = store is None
-    store = store or Store.open(settings)
-    try:
-        if full:
-            store.forget_fragments()
-        return _build(settings, store, now, started)
-    except (BuildError, PublishError) as exc:
-        store.record_publish_error(str(exc))
-        raise
-    finally:
-        if own_store:
-            store.close()
+    with hold(settings, command="feedsvc render"):
+        started = time.monotonic()
+        now = time.time() if now is None else now
+        own_store = store is None
+        store = store or Store.open(settings)
+        try:
+            if full:
+                store.forget_fragments()
+            return _build(settings, store, now, started)
+        except (BuildError, PublishError) as exc:
+            store.record_publish_error(str(exc))
+            raise
+        finally:
+            if own_store:
+                store.close()
 
 
 def _build(settings, store, now, started) -> BuildResult:
@@ -297,24 +301,33 @@ def render_command(output: str | None, full: bool) -> None:
     \b
     Example:
       feedsvc sync && feedsvc render -o feed.xml
+    \b
+    Exit codes: 0 published, 1 not published (the previous snapshot stays
+    served), 2 configuration, 3 another sync or publish is running (it holds
+    the data dir's lock).
     """
     settings = load_settings()
     try:
-        result = build_and_publish(settings, full=full)
-    except (BuildError, PublishError) as exc:
+        outcome = run_pipeline(settings, sync=False, publish=True, full=full, command="feedsvc render")
+    except PipelineBusy as exc:
         click.echo(f"feedsvc render: {exc}", err=True)
+        sys.exit(EXIT_BUSY)
+    if outcome.publish_error:
+        click.echo(f"feedsvc render: {outcome.publish_error}", err=True)
         sys.exit(1)
-    snapshot = current_snapshot(settings.snapshots_dir)
+    result = outcome.build
+    published = result.snapshot_dir / "feed.xml"
     if output == "-":
-        with open(snapshot.xml_path, "rb") as src:
+        with open(published, "rb") as src:
             shutil.copyfileobj(src, sys.stdout.buffer)
         sys.stdout.buffer.flush()
     elif output:
-        shutil.copyfile(snapshot.xml_path, output)
+        shutil.copyfile(published, output)
     click.echo(result.summary(), err=output == "-")
 
 
 STATUS_LIST_LIMIT = 20
+EXIT_BUSY = 3
 
 
 def format_age(seconds: float | None) -> str:

@@ -14,16 +14,14 @@ that fully succeeded.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 
 import click
-from filelock import FileLock, Timeout
 
 from feedsvc.config import Settings, load_settings
+from feedsvc.pipeline import PipelineBusy, hold, run_forever, run_pipeline
 from feedsvc.storeden.client import (StoredenAuthError, StoredenClient, StoredenError, StoredenNotFound,
                                      StoredenQuotaError)
 from feedsvc.storeden.payload import PayloadError, order_timestamp, parse_iso
@@ -35,13 +33,11 @@ log = logging.getLogger("feedsvc.sync")
 OVERLAP_SECONDS = 300
 FULL_LIST_EVERY = 86400
 REFERENCE_MAX_AGE = 86400
-RENDER_AT_LEAST_EVERY = 3600
 BOOKMARK_LAST_OK = "last_ok_sync_started"
 BOOKMARK_FULL_LIST = "last_full_list"
 
 
-class SyncBusy(RuntimeError):
-    """Another sync holds the lock."""
+SyncBusy = PipelineBusy  # the name older callers know
 
 
 @dataclass
@@ -253,23 +249,18 @@ def _moved(known, listed_status: int | None) -> bool:
 
 def run_sync(settings: Settings, *, days: int | None = None, client: StoredenClient | None = None,
              store: Store | None = None, progress: bool | None = None, now: float | None = None) -> SyncResult:
-    """One sync run under the cross-process lock; raises SyncBusy when another one holds it."""
-    lock = FileLock(str(settings.sync_lock_path))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise SyncBusy("another sync is running (lock held on " f"{settings.sync_lock_path})") from None
-    own_client, own_store = client is None, store is None
-    client = client or StoredenClient.from_settings(settings)
-    store = store or Store.open(settings)
-    try:
-        return _run(settings, client, store, days or settings.days, progress, now)
-    finally:
-        if own_client:
-            client.close()
-        if own_store:
-            store.close()
-        lock.release()
+    """One sync run under the data dir's lock (pipeline.hold); raises PipelineBusy when another run holds it."""
+    with hold(settings, command="feedsvc sync"):
+        own_client, own_store = client is None, store is None
+        client = client or StoredenClient.from_settings(settings)
+        store = store or Store.open(settings)
+        try:
+            return _run(settings, client, store, days or settings.days, progress, now)
+        finally:
+            if own_client:
+                client.close()
+            if own_store:
+                store.close()
 
 
 def _run(settings, client, store, days, progress, now) -> SyncResult:
@@ -319,64 +310,44 @@ def _run(settings, client, store, days, progress, now) -> SyncResult:
     return result
 
 
-def run_forever(settings: Settings, *, after_sync=None, interval: int | None = None,
-                stop_event: threading.Event | None = None) -> None:
-    """Sync every `interval` seconds and call after_sync after each, and at least hourly, until stopped."""
-    stop = stop_event or threading.Event()
-    interval = interval or settings.sync_interval
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    next_sync, last_render = 0.0, 0.0
-    while not stop.is_set():
-        now = time.time()
-        synced = False
-        if now >= next_sync:
-            try:
-                run_sync(settings)
-                synced = True
-            except SyncBusy as exc:
-                log.info("%s; trying again later", exc)
-            except Exception:
-                log.exception("sync failed; the last good feed stays served")
-            next_sync = now + interval
-        if after_sync is not None and (synced or now - last_render >= RENDER_AT_LEAST_EVERY):
-            try:
-                after_sync(None)
-            except Exception:
-                log.exception("publishing failed; the last good feed stays served")
-            last_render = now
-        stop.wait(max(1.0, min(next_sync - time.time(), RENDER_AT_LEAST_EVERY - (time.time() - last_render), 60.0)))
+EXIT_BUSY = 3
 
 
 @click.command("sync")
 @click.option("--days", type=click.IntRange(min=1), default=None, help="Window in days (default FEEDSVC_DAYS).")
+@click.option("--publish", is_flag=True, help="Publish a new snapshot right after, in the same locked run.")
 @click.option("--forever", is_flag=True, help="Keep syncing every FEEDSVC_SYNC_INTERVAL and publish after each.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
-def sync_command(days: int | None, forever: bool, quiet: bool) -> None:
+def sync_command(days: int | None, publish: bool, forever: bool, quiet: bool) -> None:
     """Pull the window's orders from Storeden into the local store.
 
     \b
     Examples:
-      feedsvc sync && feedsvc render      # one run, then publish
+      feedsvc sync --publish              # one run: sync, then publish
       feedsvc sync --forever              # the Procfile's worker
     \b
-    Exit codes: 0 ok, 1 some orders failed (the bookmark stays), 2 configuration
-    or credentials, 3 another sync is running.
+    Exit codes: 0 ok, 1 some orders failed (the bookmark stays) or the
+    publish failed, 2 configuration or credentials, 3 another sync or
+    publish is running (it holds the data dir's lock).
     """
     settings = load_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if forever:
-        from feedsvc.build import build_and_publish
-        run_forever(settings, after_sync=lambda _result: build_and_publish(settings),
-                    interval=settings.sync_interval)
+        run_forever(settings, interval=settings.sync_interval)
         return
     try:
-        result = run_sync(settings, days=days, progress=False if quiet else None)
-    except SyncBusy as exc:
+        outcome = run_pipeline(settings, sync=True, publish=publish, days=days, progress=False if quiet else None,
+                               command="feedsvc sync --publish" if publish else "feedsvc sync")
+    except PipelineBusy as exc:
         click.echo(f"feedsvc sync: {exc}", err=True)
-        sys.exit(3)
+        sys.exit(EXIT_BUSY)
+    result = outcome.sync
     click.echo(result.summary())
+    if outcome.build is not None:
+        click.echo(outcome.build.summary())
+    if outcome.publish_error:
+        click.echo(f"feedsvc sync: {outcome.publish_error}", err=True)
     if result.status == "auth_failed":
         sys.exit(2)
-    if result.status != "ok":
+    if result.status != "ok" or outcome.publish_error:
         sys.exit(1)
