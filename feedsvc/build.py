@@ -24,6 +24,7 @@ from pathlib import Path
 
 import click
 
+from feedsvc import faults
 from feedsvc.config import Settings, load_settings
 from feedsvc.pipeline import PipelineBusy, hold, run_pipeline
 from feedsvc.publish import PublishError, SnapshotWriter, current_snapshot
@@ -223,7 +224,9 @@ def _build(settings, store, now, started) -> BuildResult:
             state.quarantined[order_id] = (reason, "")
         _keep_own_findings(report, state)
         findings_by_order, feed_warnings = _findings_by_order(state, settings, shop_now, report)
-        _save_fresh_fragments(store, state, fresh_path)
+        # Recorded before the snapshot is named current: killed in between, the next build reuses these
+        # fragments and gives the same feed; killed before, nothing of this build was kept.
+        _record(store, state, findings_by_order, since_ts, fresh_path)
         fresh_path.unlink()
         snapshot = writer.commit({
             "orders": len(state.published),
@@ -232,7 +235,6 @@ def _build(settings, store, now, started) -> BuildResult:
             "window_days": settings.days,
             "rendered": len(state.fresh),
         })
-    _record(store, state, findings_by_order, since_ts)
     store.clear_publish_error()
     result = BuildResult(
         orders=len(state.published), quarantined=len(state.quarantined), warnings=feed_warnings,
@@ -267,8 +269,8 @@ def _findings_by_order(state: _Pass, settings, shop_now, report) -> tuple[dict, 
     return found, warnings
 
 
-def _save_fresh_fragments(store: Store, state: _Pass, fresh_path: Path) -> None:
-    """Keep the fragments rendered now, with their findings, for the next build."""
+def _record(store: Store, state: _Pass, findings_by_order, since_ts: int, fresh_path: Path) -> None:
+    """Keep the fragments rendered now (for the next build) with everything else the build learnt."""
     with open(fresh_path, "rb") as fresh:
         def read_back():
             for entry in state.fresh:
@@ -276,16 +278,9 @@ def _save_fresh_fragments(store: Store, state: _Pass, fresh_path: Path) -> None:
                 fresh.seek(offset)
                 # Stored from the checked file, not from memory: what is cached is what passed.
                 yield entry.order_id, replace(entry.fragment, xml=fresh.read(length))
-        store.save_fragments(read_back())
-
-
-def _record(store: Store, state: _Pass, findings_by_order, since_ts: int) -> None:
-    store.save_build_outcome(
-        mapped_rows=[entry.mapped_row for entry in state.fresh],
-        quarantined=state.quarantined,
-        findings=findings_by_order,
-    )
-    store.prune_fragments(since_ts, state.quarantined)
+                faults.reached("fragments-saving")
+        store.save_build_outcome(fragments=read_back(), mapped_rows=[entry.mapped_row for entry in state.fresh],
+                                 quarantined=state.quarantined, findings=findings_by_order, since_ts=since_ts)
 
 
 # -- commands -------------------------------------------------------------

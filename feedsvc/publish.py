@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from feedsvc import faults
+
 CURRENT = "CURRENT"
 KEEP = 3
 _CHUNK = 1 << 20
@@ -139,6 +141,7 @@ class SnapshotWriter:
             final = self.root / name
             os.rename(self.staging, final)
             self.staging = None
+            faults.reached("feed-written")
             pointer = self.root / f".{CURRENT}.tmp"
             with open(pointer, "w", encoding="ascii") as out:
                 out.write(name + "\n")

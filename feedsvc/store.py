@@ -213,7 +213,8 @@ class Store:
     def get_known(self, order_id: str) -> sqlite3.Row | None:
         return self.db.execute(
             "SELECT order_id, status, raw_status, tracking_status, event_ts, raw_json IS NOT NULL AS has_raw,"
-            " tracking_json IS NOT NULL AS has_tracking FROM orders WHERE order_id = ?", (order_id,)).fetchone()
+            " tracking_json IS NOT NULL AS has_tracking, raw_fetched_at, tracking_fetched_at"
+            " FROM orders WHERE order_id = ?", (order_id,)).fetchone()
 
     def upsert_summary(self, order_id: str, *, status: int | None, order_ts: int | None,
                        short_id: str | None, locale: str | None, summary: dict,
@@ -306,22 +307,6 @@ class Store:
                                           [tuple(note) for note in jsonutil.loads(row[14])])
             yield StoredOrder(*row[:8]), fragment
 
-    def save_fragments(self, fragments: Iterable[tuple[str, CachedFragment]]) -> None:
-        """Keep the fragments of freshly rendered orders (one transaction)."""
-        with self.transaction():
-            self.db.executemany(
-                "INSERT OR REPLACE INTO fragments (order_id, source_key, xml, code, order_ref, date, packages,"
-                " notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                ((order_id, f.source_key, f.xml, f.code, f.order_ref, f.date, jsonutil.dumps(list(f.packages)),
-                  jsonutil.dumps([list(note) for note in f.notes])) for order_id, f in fragments))
-
-    def prune_fragments(self, since_ts: int, dropped_ids) -> None:
-        """Forget fragments of orders that left the window or were not published."""
-        with self.transaction():
-            self.db.execute("DELETE FROM fragments WHERE order_id IN"
-                            " (SELECT order_id FROM orders WHERE order_ts < ?)", (since_ts,))
-            self.db.executemany("DELETE FROM fragments WHERE order_id = ?", ((i,) for i in dropped_ids))
-
     def forget_fragments(self) -> None:
         """Drop every cached fragment, so the next build maps, renders and checks all orders."""
         with self.transaction():
@@ -351,11 +336,23 @@ class Store:
                 int(order.total.with_vat * 100), next((i.code for i in order.items if i.type == "billing"), ""),
                 1 if order.is_cod else 0, " ".join(order.package_numbers), order_id)
 
-    def save_build_outcome(self, *, mapped_rows, quarantined: dict[str, tuple[str, str]],
-                           findings: dict[str, list[tuple[str, str, str]]]) -> None:
-        """Store the mapped columns of published orders, the quarantine and the findings, in one go."""
+    def save_build_outcome(self, *, fragments: Iterable[tuple[str, CachedFragment]], mapped_rows,
+                           quarantined: dict[str, tuple[str, str]], findings: dict[str, list[tuple[str, str, str]]],
+                           since_ts: int) -> None:
+        """Everything a build learnt, in one transaction.
+
+        The fragments of the orders rendered now with their mapped columns, the
+        quarantine and the findings; fragments of orders that left the window or
+        were not published are forgotten. So a build killed at any point leaves a
+        cached fragment only beside the columns it was mapped to.
+        """
         now = time.time()
         with self.transaction():
+            self.db.executemany(
+                "INSERT OR REPLACE INTO fragments (order_id, source_key, xml, code, order_ref, date, packages,"
+                " notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                ((order_id, f.source_key, f.xml, f.code, f.order_ref, f.date, jsonutil.dumps(list(f.packages)),
+                  jsonutil.dumps([list(note) for note in f.notes])) for order_id, f in fragments))
             self.db.executemany("UPDATE orders SET code = ?, email = ?, customer = ?, country = ?, total = ?,"
                                 " total_cents = ?, payment = ?, is_cod = ?, package_numbers = ?"
                                 " WHERE order_id = ?", mapped_rows)
@@ -366,6 +363,9 @@ class Store:
             self.db.executemany("INSERT INTO findings (order_id, rule, severity, message) VALUES (?, ?, ?, ?)",
                                 [(oid, rule, sev, msg) for oid, items in findings.items()
                                  for rule, sev, msg in items])
+            self.db.execute("DELETE FROM fragments WHERE order_id IN"
+                            " (SELECT order_id FROM orders WHERE order_ts < ?)", (since_ts,))
+            self.db.executemany("DELETE FROM fragments WHERE order_id = ?", ((i,) for i in quarantined))
 
     def list_quarantine(self) -> list[Quarantined]:
         return [Quarantined(*r) for r in

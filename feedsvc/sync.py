@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import click
 
+from feedsvc import faults
 from feedsvc.config import Settings, load_settings
 from feedsvc.pipeline import PipelineBusy, hold, run_forever, run_pipeline
 from feedsvc.storeden.client import (StoredenAuthError, StoredenClient, StoredenError, StoredenNotFound,
@@ -158,14 +159,18 @@ class _Run:
         return event_ts is not None and fetched_at is not None and event_ts >= int(fetched_at)
 
     def needs_tracking(self, order_id: str, status: int | None) -> bool:
-        """Shipped, and its tracking not yet read at this status (also after a crash between the two calls)."""
+        """Shipped, and its tracking not read at this status, or not read since its details were when it had
+        none (what fetch() would have asked for, had a crash not come between the two calls)."""
         if status not in SHIPPED_STATUSES:
             return False
         known = self.store.get_known(order_id)
-        return known is None or known["tracking_status"] != status
+        if known is None or known["tracking_status"] != status:
+            return True
+        return not known["has_tracking"] and (known["tracking_fetched_at"] or 0) < (known["raw_fetched_at"] or 0)
 
     def fetch_tracking(self, order_id: str, status: int | None) -> None:
         _, tracking_text = self.client.get_tracking_raw(order_id)
+        faults.reached("tracking-response")
         self.store.save_tracking_raw(order_id, tracking_text, status=status)
 
     def fetch(self, order_id: str, listed_status: int | None) -> None:
@@ -187,6 +192,7 @@ class _Run:
         self.store.save_order_raw(order_id, text, status=status, order_ts=order_ts)
         known = self.store.get_known(order_id)
         if status in SHIPPED_STATUSES and (known["tracking_status"] != status or not known["has_tracking"]):
+            faults.reached("details-saved")
             self.fetch_tracking(order_id, status)
 
     def process(self, entries: list[tuple[dict, int | None]], label: str) -> None:
@@ -228,8 +234,14 @@ class _Run:
                                            progress=f"{done}/{len(plan)} orders")
 
     def full_list(self) -> None:
-        entries = [(entry, None) for entry in self.client.list_orders(
-            from_ts=self.window_start - 1, to_ts=int(self.now) + 60, limit=100)]
+        entries, seen = [], set()
+        for page in self.client.list_pages(from_ts=self.window_start - 1, to_ts=int(self.now) + 60, limit=100):
+            faults.reached("list-page")
+            for entry in page:
+                order_id = str(entry.get("orderID") or "")
+                if order_id not in seen:  # skip-based paging can repeat an order when new ones arrive
+                    seen.add(order_id)
+                    entries.append((entry, None))
         self.process(entries, "backfill")
         self.store.set_bookmark(BOOKMARK_FULL_LIST, str(self.now))
 
@@ -253,6 +265,7 @@ def run_sync(settings: Settings, *, days: int | None = None, client: StoredenCli
     with hold(settings, command="feedsvc sync"):
         own_client, own_store = client is None, store is None
         client = client or StoredenClient.from_settings(settings)
+        faults.watch_responses(client.http)
         store = store or Store.open(settings)
         try:
             return _run(settings, client, store, days or settings.days, progress, now)
