@@ -27,7 +27,7 @@ import click
 from feedsvc import faults
 from feedsvc.config import Settings, load_settings
 from feedsvc.pipeline import PipelineBusy, hold, run_pipeline
-from feedsvc.publish import PublishError, SnapshotWriter, current_snapshot
+from feedsvc.publish import PublishError, SnapshotWriter, current_snapshot, open_private
 from feedsvc.retino.mapping import WARNING_KINDS, WARNING_RULE_PREFIX, MappingContext, MappingError, map_order
 from feedsvc.retino.render import FEED_HEAD, feed_tail, order_fragment
 from feedsvc.retino.rules import OrderChecker
@@ -135,7 +135,7 @@ def _is_duplicate(stored, fragment: CachedFragment, state: _Pass) -> bool:
 def _render_pass(store, settings, context, build_key, writer, fresh_path, since_ts, excluded_ids) -> _Pass:
     """Write the feed from cached and fresh fragments, and the fresh ones alone into `fresh_path`."""
     state = _Pass()
-    with open(writer.xml_path, "wb") as feed, open(fresh_path, "wb") as fresh:
+    with open_private(writer.xml_path) as feed, open_private(fresh_path) as fresh:
         feed.write(FEED_HEAD)
         fresh.write(FEED_HEAD)
         for stored, cached in store.iter_window_with_fragments(since_ts, settings.exclude_statuses):

@@ -4,12 +4,18 @@ Values come from the process environment, then from a `.env` file in the
 working directory (the environment wins). A wrong value stops start-up with a
 `ConfigError` that names the variable. Secrets are kept out of `repr()` so a
 logged Settings object never leaks them.
+
+The data dir holds customers' names, addresses and e-mails: it is created
+0700 (its files 0600, see store.py, publish.py, pipeline.py), and one an older
+version left open to others is tightened at start-up, with a log line.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import stat
 import zoneinfo
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
@@ -20,7 +26,10 @@ from dotenv import dotenv_values
 
 from feedsvc.storeden.vocabulary import DEFAULT_EXCLUDED_STATUSES, NotAStatus, parse_status
 
+log = logging.getLogger("feedsvc.config")
+
 MIN_TOKEN_HEX = 32
+PRIVATE_DIR_MODE = 0o700
 _TOKEN_RE = re.compile(r"^[0-9a-fA-F]+$")
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
 
@@ -168,12 +177,28 @@ def _data_dir(env):
     name = "FEEDSVC_DATA_DIR"
     path = Path(env.get(name, "").strip() or "./var").expanduser()
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(name, f"cannot create {path}: {exc.strerror}") from None
     if not path.is_dir() or not os.access(path, os.R_OK | os.X_OK):
         raise ConfigError(name, f"{path} is not a readable directory")
+    _make_private(path)
     return path
+
+
+def _make_private(path: Path) -> None:
+    """Take group and others' access away from the data dir (an older version made it 0755)."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if not mode & 0o077:
+        return
+    try:
+        path.chmod(PRIVATE_DIR_MODE)
+    except OSError as exc:
+        log.warning("FEEDSVC_DATA_DIR %s is readable by others (%04o) and could not be made 0700: %s; "
+                    "it holds customers' personal data", path, mode, exc.strerror or exc)
+        return
+    log.warning("FEEDSVC_DATA_DIR %s was readable by others (%04o); made it 0700: it holds customers' "
+                "names, addresses and e-mails", path, mode)
 
 
 def _token(env):

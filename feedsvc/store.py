@@ -6,12 +6,16 @@ JSON is the exact text Storeden sent, so a mapping change re-renders without
 refetching; a published order's rendered fragment is kept beside it so an
 unchanged order is not mapped, rendered and checked again. The schema carries
 its version in `PRAGMA user_version`; MIGRATIONS are applied in order, each in
-its own transaction.
+its own transaction. The file holds customers' personal data: it is created
+0600 (SQLite gives its -wal and -shm files the same mode), and a looser one
+from an older version is tightened when opened.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -152,10 +156,25 @@ _ORDER_COLUMNS_O = ", ".join(f"o.{name.strip()}" for name in _ORDER_COLUMNS.spli
 SORTS = {"date": "order_ts", "code": "code", "total": "total_cents", "customer": "customer"}
 
 
+def _private_files(database: Path) -> None:
+    """Create the database file 0600 (before SQLite does it 0644), and tighten it and its companions."""
+    try:
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    except OSError:
+        return  # SQLite will say what is wrong
+    for path in (database, *(database.with_name(database.name + suffix) for suffix in ("-wal", "-shm"))):
+        try:
+            if stat.S_IMODE(path.stat().st_mode) & 0o077:
+                path.chmod(0o600)
+        except OSError:
+            continue  # gone, or not ours to change
+
+
 class Store:
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _private_files(self.path)
         self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None,
                                   check_same_thread=False)
         self.db.row_factory = sqlite3.Row
