@@ -86,10 +86,3 @@ def order_status(details: object, summary: object) -> int:
             if status is not None:
                 return status
     raise NotAStatus("status is missing in order.json and in the order list")
-
-
-def status_name(status: int | None) -> str:
-    """`3 Sent` for a status; `—` for none."""
-    if status is None:
-        return "—"
-    return f"{status} {STATUS_NAMES.get(status, '?')}"
