@@ -75,14 +75,7 @@ def describe(holder: dict) -> str:
 
 # -- the lock ---------------------------------------------------------------
 
-@dataclass
-class _Hold:
-    fd: int
-    thread: int
-    depth: int = 1
-
-
-_holds: dict[str, _Hold] = {}
+_holds: dict[str, int] = {}  # lock file → the thread of this process holding it
 _holds_guard = threading.Lock()
 
 
@@ -147,18 +140,9 @@ def hold(settings: Settings, *, command: str) -> Iterator[None]:
     key = str(path.resolve())
     me = threading.get_ident()
     with _holds_guard:
-        current = _holds.get(key)
-        if current is not None and current.thread == me:
-            current.depth += 1
-            nested = True
-        else:
-            nested = False
-    if nested:
-        try:
-            yield
-        finally:
-            with _holds_guard:
-                _holds[key].depth -= 1
+        nested = _holds.get(key) == me
+    if nested:  # the outer hold keeps the lock and lets it go
+        yield
         return
     state = {"pid": os.getpid(), "command": command, "started_at": time.time(), "stage": "starting"}
     fd = _adopt_handed_over(path)
@@ -169,7 +153,7 @@ def hold(settings: Settings, *, command: str) -> Iterator[None]:
     if fd is None:
         raise PipelineBusy(path, read_state(settings))
     with _holds_guard:
-        _holds[key] = _Hold(fd, me)
+        _holds[key] = me
     try:
         _write_state(settings, state)
         yield
