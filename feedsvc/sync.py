@@ -173,7 +173,7 @@ class _Run:
         faults.reached("tracking-response")
         self.store.save_tracking_raw(order_id, tracking_text, status=status)
 
-    def fetch(self, order_id: str, listed_status: int | None) -> None:
+    def fetch(self, order_id: str, listed_status: object) -> None:
         try:
             raw, text = self.client.get_order_raw(order_id)
         except StoredenNotFound:
@@ -206,7 +206,7 @@ class _Run:
             if order_ts is not None and order_ts < self.window_start:
                 continue
             if self.needs_details(entry, known, event_ts):
-                plan.append((order_id, verdict, "details", status_or_none(entry.get("status"))))
+                plan.append((order_id, verdict, "details", entry.get("status")))
             elif self.needs_tracking(order_id, self.store.get_known(order_id)["status"]):
                 plan.append((order_id, "changed", "tracking", None))
             else:

@@ -19,8 +19,9 @@ Choices the documents leave open (specs/retino-feed.md §9):
   is capped so the order's total equals Storeden's, never below zero, with a
   warning naming the coupon: the order still reaches Retino for returns.
 - A tracking string gives one PACKAGE_NUMBER per number: it is split at
-  whitespace and at `, ; | / + &` and long dashes; a piece with no letter or
-  digit (a lone `-`) is no number; the same number twice, in any case, once.
+  whitespace and at `, ; | / + &` and long dashes. A piece without a digit is
+  no number: a lone `-` or `/`, a word (`and`, `n/a`, `BRT:`); a URL is no
+  number either. The same number twice, in any case, is one parcel.
 
 Every warning has a kind (WARNING_KINDS), so the operator sees them grouped.
 """
@@ -425,9 +426,9 @@ def package_numbers(tracking: object) -> tuple[str, ...]:
             continue
         value = source.get("tracking")
         for one in value if isinstance(value, list) else [value]:
-            for part in _PACKAGE_SPLIT.split(clean(text(one), max_len=0)):
+            for part in _PACKAGE_SPLIT.split(_URL.sub(" ", clean(text(one), max_len=0))):
                 number = clean(part, references=False)
-                if any(char.isalnum() for char in number):
+                if any(char.isdigit() for char in number):
                     numbers.setdefault(number.casefold(), number)
     return tuple(numbers.values())
 

@@ -624,8 +624,9 @@ def test_a_separator_between_two_numbers_is_never_a_package_number(separator):
     assert numbers == ("JJD00011122", "JJD00011123")
 
 
-@pytest.mark.parametrize("value", ["/", " - ", "—", "|", "-", "--", "...", "#", "* * *", "()", "\u00a0", "&amp;"])
-def test_tracking_made_only_of_punctuation_gives_no_package_number(value):
+@pytest.mark.parametrize("value", ["/", " - ", "—", "|", "-", "--", "...", "#", "* * *", "()", "\u00a0", "&amp;",
+                                   "n/a", "N/A", "none", "TBD", "in preparazione", "https://www.brt.it/track"])
+def test_tracking_without_a_number_gives_no_package_number(value):
     assert package_numbers({"tracking": value}) == ()
     assert package_numbers([{"tracking": [value, value]}]) == ()
 
@@ -635,6 +636,12 @@ def test_package_numbers_keep_hyphens_inside_a_number_and_fold_duplicates_across
     assert package_numbers({"tracking": "jjd0001 JJD0001, Jjd0001"}) == ("jjd0001",)
     assert package_numbers([{"tracking": "A1 / B2"}, {"tracking": ["b2", "C3 - A1"]}]) == ("A1", "B2", "C3")
     assert package_numbers({"tracking": ["A1", 42, None, {"x": 1}, " - "]}) == ("A1", "42")
+
+
+def test_labels_words_and_urls_around_numbers_are_not_package_numbers():
+    assert package_numbers({"tracking": "BRT: 084012345678912 and 084012345678913"}) == \
+        ("084012345678912", "084012345678913")
+    assert package_numbers({"tracking": "Tracking n. JJD0001 https://track.example.com/JJD0001?x=1"}) == ("JJD0001",)
     assert package_numbers({"tracking": 1234567876543}) == ("1234567876543",)
     assert package_numbers([{"tracking": "X1"}, {"tracking": ["X2", "X1"]}, None]) == ("X1", "X2")
     for nothing in (None, {}, {"tracking": ""}, {"tracking": None}, {"tracking": " , ;"}, "1234", []):
