@@ -115,3 +115,33 @@ def test_in_one_process_the_lock_is_reentrant_in_its_thread_and_refused_to_other
     assert not pipeline_running(settings)
     result = run_pipeline(settings, sync=False, publish=True)
     assert result.build is not None and result.publish_error is None
+
+
+def test_the_worker_waits_its_turn_then_syncs_and_publishes(tmp_path, monkeypatch, caplog):
+    import logging
+    import threading
+
+    from feedsvc import pipeline
+
+    monkeypatch.setattr(pipeline, "BUSY_RETRY", 0.05)
+    with SandboxServer(Shop(seed=73, orders=30, now=time.time() - 5), rate=FAST) as sandbox:
+        settings = load_settings(_env(sandbox, tmp_path))
+        stop = threading.Event()
+        worker = threading.Thread(target=pipeline.run_forever, args=(settings,), kwargs={"stop_event": stop})
+        with caplog.at_level(logging.INFO, logger="feedsvc.pipeline"):
+            with pipeline.hold(settings, command="feedsvc render (by hand)"):
+                worker.start()
+                deadline = time.monotonic() + 60
+                while "trying again" not in caplog.text and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                assert "feedsvc render (by hand)" in caplog.text  # it says who is in the way
+                assert current_snapshot(settings.snapshots_dir) is None
+            deadline = time.monotonic() + 120
+            while current_snapshot(settings.snapshots_dir) is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            stop.set()
+            worker.join(timeout=120)
+    assert not worker.is_alive()
+    assert current_snapshot(settings.snapshots_dir) is not None
+    with Store.open(settings) as store:
+        assert [run.status for run in store.list_sync_runs()] == ["ok"]
