@@ -24,12 +24,15 @@ from pathlib import Path
 
 import click
 
+from feedsvc import faults
 from feedsvc.config import Settings, load_settings
-from feedsvc.publish import PublishError, SnapshotWriter, current_snapshot
-from feedsvc.retino.mapping import MappingContext, MappingError, map_order
+from feedsvc.pipeline import PipelineBusy, hold, run_pipeline
+from feedsvc.publish import PublishError, SnapshotWriter, current_snapshot, open_private
+from feedsvc.retino.mapping import WARNING_KINDS, WARNING_RULE_PREFIX, MappingContext, MappingError, map_order
 from feedsvc.retino.render import FEED_HEAD, feed_tail, order_fragment
 from feedsvc.retino.rules import OrderChecker
 from feedsvc.retino.validate import validate_path
+from feedsvc.storeden.vocabulary import NotAStatus, order_status
 from feedsvc.fragments import context_key, source_key
 from feedsvc.store import CachedFragment, Store
 
@@ -98,8 +101,21 @@ def _fresh_fragment(stored, context, key, state: _Pass) -> tuple[CachedFragment,
     fragment = CachedFragment(
         source_key=key, xml=order_fragment(order), code=order.code, order_ref=order.order_id,
         date=order.date, packages=tuple(order.package_numbers),
-        notes=[("MAP", "warning", message) for message in result.warnings])
+        notes=[(note.rule, "warning", note.message) for note in result.notes])
     return fragment, Store.mapped_row(stored.order_id, order)
+
+
+def _left_out(stored, exclude_statuses, state: _Pass) -> bool:
+    """For an order stored without a usable status: quarantine it with the reason, or skip an excluded one.
+
+    (A store written by an older version may hold NULL for a status it could not read, such as "3".)
+    """
+    try:
+        status = order_status(stored.raw, stored.summary)
+    except NotAStatus as exc:
+        state.quarantined[stored.order_id] = (str(exc), stored.raw_text or "")
+        return True
+    return status in exclude_statuses
 
 
 def _is_duplicate(stored, fragment: CachedFragment, state: _Pass) -> bool:
@@ -119,7 +135,7 @@ def _is_duplicate(stored, fragment: CachedFragment, state: _Pass) -> bool:
 def _render_pass(store, settings, context, build_key, writer, fresh_path, since_ts, excluded_ids) -> _Pass:
     """Write the feed from cached and fresh fragments, and the fresh ones alone into `fresh_path`."""
     state = _Pass()
-    with open(writer.xml_path, "wb") as feed, open(fresh_path, "wb") as fresh:
+    with open_private(writer.xml_path) as feed, open_private(fresh_path) as fresh:
         feed.write(FEED_HEAD)
         fresh.write(FEED_HEAD)
         for stored, cached in store.iter_window_with_fragments(since_ts, settings.exclude_statuses):
@@ -127,6 +143,8 @@ def _render_pass(store, settings, context, build_key, writer, fresh_path, since_
                 continue
             if stored.raw_text is None:
                 state.quarantined[stored.order_id] = ("order details not fetched yet", "")
+                continue
+            if stored.status is None and _left_out(stored, settings.exclude_statuses, state):
                 continue
             key = source_key(build_key, stored)
             entry = _Published(stored.order_id, cached) if cached and cached.source_key == key else None
@@ -153,22 +171,25 @@ def build_and_publish(settings: Settings, *, now: float | None = None, store: St
                       full: bool = False) -> BuildResult:
     """Render the window's orders from the store and publish them as the current snapshot.
 
-    With `full`, the fragment cache is emptied first and every order is rendered again.
+    Under the data dir's lock (pipeline.hold): PipelineBusy when another run
+    holds it. With `full`, the fragment cache is emptied first and every order
+    is rendered again.
     """
-    started = time.monotonic()
-    now = time.time() if now is None else now
-    own_store = store is None
-    store = store or Store.open(settings)
-    try:
-        if full:
-            store.forget_fragments()
-        return _build(settings, store, now, started)
-    except (BuildError, PublishError) as exc:
-        store.record_publish_error(str(exc))
-        raise
-    finally:
-        if own_store:
-            store.close()
+    with hold(settings, command="feedsvc render"):
+        started = time.monotonic()
+        now = time.time() if now is None else now
+        own_store = store is None
+        store = store or Store.open(settings)
+        try:
+            if full:
+                store.forget_fragments()
+            return _build(settings, store, now, started)
+        except (BuildError, PublishError) as exc:
+            store.record_publish_error(str(exc))
+            raise
+        finally:
+            if own_store:
+                store.close()
 
 
 def _build(settings, store, now, started) -> BuildResult:
@@ -203,7 +224,9 @@ def _build(settings, store, now, started) -> BuildResult:
             state.quarantined[order_id] = (reason, "")
         _keep_own_findings(report, state)
         findings_by_order, feed_warnings = _findings_by_order(state, settings, shop_now, report)
-        _save_fresh_fragments(store, state, fresh_path)
+        # Recorded before the snapshot is named current: killed in between, the next build reuses these
+        # fragments and gives the same feed; killed before, nothing of this build was kept.
+        _record(store, state, findings_by_order, since_ts, fresh_path)
         fresh_path.unlink()
         snapshot = writer.commit({
             "orders": len(state.published),
@@ -212,7 +235,6 @@ def _build(settings, store, now, started) -> BuildResult:
             "window_days": settings.days,
             "rendered": len(state.fresh),
         })
-    _record(store, state, findings_by_order, since_ts)
     store.clear_publish_error()
     result = BuildResult(
         orders=len(state.published), quarantined=len(state.quarantined), warnings=feed_warnings,
@@ -247,8 +269,8 @@ def _findings_by_order(state: _Pass, settings, shop_now, report) -> tuple[dict, 
     return found, warnings
 
 
-def _save_fresh_fragments(store: Store, state: _Pass, fresh_path: Path) -> None:
-    """Keep the fragments rendered now, with their findings, for the next build."""
+def _record(store: Store, state: _Pass, findings_by_order, since_ts: int, fresh_path: Path) -> None:
+    """Keep the fragments rendered now (for the next build) with everything else the build learnt."""
     with open(fresh_path, "rb") as fresh:
         def read_back():
             for entry in state.fresh:
@@ -256,16 +278,9 @@ def _save_fresh_fragments(store: Store, state: _Pass, fresh_path: Path) -> None:
                 fresh.seek(offset)
                 # Stored from the checked file, not from memory: what is cached is what passed.
                 yield entry.order_id, replace(entry.fragment, xml=fresh.read(length))
-        store.save_fragments(read_back())
-
-
-def _record(store: Store, state: _Pass, findings_by_order, since_ts: int) -> None:
-    store.save_build_outcome(
-        mapped_rows=[entry.mapped_row for entry in state.fresh],
-        quarantined=state.quarantined,
-        findings=findings_by_order,
-    )
-    store.prune_fragments(since_ts, state.quarantined)
+                faults.reached("fragments-saving")
+        store.save_build_outcome(fragments=read_back(), mapped_rows=[entry.mapped_row for entry in state.fresh],
+                                 quarantined=state.quarantined, findings=findings_by_order, since_ts=since_ts)
 
 
 # -- commands -------------------------------------------------------------
@@ -281,21 +296,33 @@ def render_command(output: str | None, full: bool) -> None:
     \b
     Example:
       feedsvc sync && feedsvc render -o feed.xml
+    \b
+    Exit codes: 0 published, 1 not published (the previous snapshot stays
+    served), 2 configuration, 3 another sync or publish is running (it holds
+    the data dir's lock).
     """
     settings = load_settings()
     try:
-        result = build_and_publish(settings, full=full)
-    except (BuildError, PublishError) as exc:
+        outcome = run_pipeline(settings, sync=False, publish=True, full=full, command="feedsvc render")
+    except PipelineBusy as exc:
         click.echo(f"feedsvc render: {exc}", err=True)
+        sys.exit(EXIT_BUSY)
+    if outcome.publish_error:
+        click.echo(f"feedsvc render: {outcome.publish_error}", err=True)
         sys.exit(1)
-    snapshot = current_snapshot(settings.snapshots_dir)
+    result = outcome.build
+    published = result.snapshot_dir / "feed.xml"
     if output == "-":
-        with open(snapshot.xml_path, "rb") as src:
+        with open(published, "rb") as src:
             shutil.copyfileobj(src, sys.stdout.buffer)
         sys.stdout.buffer.flush()
     elif output:
-        shutil.copyfile(snapshot.xml_path, output)
+        shutil.copyfile(published, output)
     click.echo(result.summary(), err=output == "-")
+
+
+STATUS_LIST_LIMIT = 20
+EXIT_BUSY = 3
 
 
 def format_age(seconds: float | None) -> str:
@@ -336,12 +363,40 @@ def status_command() -> None:
             click.echo(f"snapshot:     {meta.get('orders', '?')} orders, {snapshot.size / 1e6:.2f} MB, "
                        f"{format_age(snapshot.age(now))} old, sha256 {snapshot.sha256[:12]}")
             click.echo(f"warnings:     {meta.get('warnings', 0)}")
+        _echo_warnings(store.list_warnings())
         error = store.last_publish_error()
         if error:
             click.echo(f"last publish FAILED: {error}")
         quarantined = store.list_quarantine()
         click.echo(f"quarantined:  {len(quarantined)}")
-        for entry in quarantined[:20]:
-            click.echo(f"  {entry.order_id}: {entry.reason}")
-        if len(quarantined) > 20:
-            click.echo(f"  … and {len(quarantined) - 20} more")
+        _echo_some([f"{entry.order_id}: {entry.reason}" for entry in quarantined], indent="  ")
+
+
+def _echo_some(lines: list[str], *, indent: str, limit: int = STATUS_LIST_LIMIT) -> None:
+    for line in lines[:limit]:
+        click.echo(indent + line)
+    if len(lines) > limit:
+        click.echo(f"{indent}… and {len(lines) - limit} more")
+
+
+def _warning_kind(rule: str) -> str:
+    """A rule code as people read it: `MAP:country` → `country not recognised; …`; validator codes as they are."""
+    if rule.startswith(WARNING_RULE_PREFIX):
+        meaning = WARNING_KINDS.get(rule[len(WARNING_RULE_PREFIX):])
+        if meaning:
+            return f"{meaning} ({rule})"
+    return rule
+
+
+def _echo_warnings(warnings: list[tuple[str, str, str | None, str]]) -> None:
+    """The orders carrying warnings, one group per kind, as the quarantine is listed."""
+    groups: dict[str, list[str]] = {}
+    orders: dict[str, set[str]] = {}
+    for rule, order_id, code, message in warnings:
+        shown = f"{order_id} ({code})" if code and code != order_id else order_id
+        groups.setdefault(rule, []).append(f"{shown}: {message}")
+        orders.setdefault(rule, set()).add(order_id)
+    for rule, lines in groups.items():
+        count = len(orders[rule])
+        click.echo(f"  {_warning_kind(rule)}: {count} order{'' if count == 1 else 's'}")
+        _echo_some(lines, indent="    ")

@@ -4,12 +4,18 @@ Values come from the process environment, then from a `.env` file in the
 working directory (the environment wins). A wrong value stops start-up with a
 `ConfigError` that names the variable. Secrets are kept out of `repr()` so a
 logged Settings object never leaks them.
+
+The data dir holds customers' names, addresses and e-mails: it is created
+0700 (its files 0600, see store.py, publish.py, pipeline.py), and one an older
+version left open to others is tightened at start-up, with a log line.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import stat
 import zoneinfo
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
@@ -18,7 +24,12 @@ from typing import Mapping
 
 from dotenv import dotenv_values
 
+from feedsvc.storeden.vocabulary import DEFAULT_EXCLUDED_STATUSES, NotAStatus, parse_status
+
+log = logging.getLogger("feedsvc.config")
+
 MIN_TOKEN_HEX = 32
+PRIVATE_DIR_MODE = 0o700
 _TOKEN_RE = re.compile(r"^[0-9a-fA-F]+$")
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
 
@@ -50,7 +61,7 @@ class Settings:
     default_country: str = "IT"
     country_map_file: Path | None = None
     timezone: str = "Europe/Rome"
-    exclude_statuses: frozenset[int] = frozenset({6, 7})
+    exclude_statuses: frozenset[int] = DEFAULT_EXCLUDED_STATUSES
     order_url: str = ""
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -166,12 +177,28 @@ def _data_dir(env):
     name = "FEEDSVC_DATA_DIR"
     path = Path(env.get(name, "").strip() or "./var").expanduser()
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(name, f"cannot create {path}: {exc.strerror}") from None
     if not path.is_dir() or not os.access(path, os.R_OK | os.X_OK):
         raise ConfigError(name, f"{path} is not a readable directory")
+    _make_private(path)
     return path
+
+
+def _make_private(path: Path) -> None:
+    """Take group and others' access away from the data dir (an older version made it 0755)."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if not mode & 0o077:
+        return
+    try:
+        path.chmod(PRIVATE_DIR_MODE)
+    except OSError as exc:
+        log.warning("FEEDSVC_DATA_DIR %s is readable by others (%04o) and could not be made 0700: %s; "
+                    "it holds customers' personal data", path, mode, exc.strerror or exc)
+        return
+    log.warning("FEEDSVC_DATA_DIR %s was readable by others (%04o); made it 0700: it holds customers' "
+                "names, addresses and e-mails", path, mode)
 
 
 def _token(env):
@@ -219,11 +246,11 @@ def _statuses(env):
     name = "FEEDSVC_EXCLUDE_STATUSES"
     raw = env.get(name)
     if raw is None:
-        return frozenset({6, 7})
+        return DEFAULT_EXCLUDED_STATUSES
     try:
-        return frozenset(int(part) for part in raw.replace(" ", "").split(",") if part)
-    except ValueError:
-        raise ConfigError(name, f"expected comma-separated status numbers, got {raw!r}") from None
+        return frozenset(parse_status(part) for part in raw.split(",") if part.strip())
+    except NotAStatus as exc:
+        raise ConfigError(name, f"expected comma-separated Storeden statuses (0-8) such as 6,7; {exc}") from None
 
 
 def _words(env, name, default):

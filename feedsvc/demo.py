@@ -90,10 +90,9 @@ def demo_command(orders: int, port: int, data_dir: Path | None, rate: str, check
       feedsvc demo              # then paste the printed URL and credentials into Retino
       feedsvc demo --check      # start everything, fetch and validate the feed, stop
     """
-    from feedsvc.build import build_and_publish
+    from feedsvc.pipeline import run_pipeline
     from feedsvc.retino.validate import validate_path
     from feedsvc.storeden.sandbox import SandboxServer
-    from feedsvc.sync import run_sync
     from feedsvc.tls import ensure_self_signed
 
     requests, _, seconds = rate.partition("/")
@@ -122,10 +121,11 @@ def demo_command(orders: int, port: int, data_dir: Path | None, rate: str, check
         }
         settings = load_settings(env)
         click.echo(f"simulator: {orders} orders at {sandbox.url} (throttle {rate})", err=True)
-        sync_result = run_sync(settings, progress=sys.stderr.isatty())
-        build = build_and_publish(settings)
-        from feedsvc.publish import current_snapshot
-        report = validate_path(current_snapshot(settings.snapshots_dir).xml_path, days=settings.days)
+        outcome = run_pipeline(settings, progress=sys.stderr.isatty(), command="feedsvc demo")
+        if outcome.publish_error:
+            raise click.ClickException(outcome.publish_error)
+        sync_result = outcome.sync
+        report = validate_path(outcome.build.snapshot_dir / "feed.xml", days=settings.days)
         report_line = (f"validated: {report.orders} orders, {report.errors} errors, "
                        f"{report.warnings} warnings against schema/retino-feed.xsd")
 
@@ -136,12 +136,11 @@ def demo_command(orders: int, port: int, data_dir: Path | None, rate: str, check
         try:
             base = f"https://127.0.0.1:{port}"
             _wait_until_serving(f"{base}/healthz", cert, server)
-            _print_banner(base, values, cert, f"synced: {sync_result.summary()}" if hasattr(
-                sync_result, "summary") else "synced", report_line)
+            _print_banner(base, values, cert, f"synced: {sync_result.summary()}", report_line)
             if check:
                 _check_served(base, values, cert, data_dir)
                 return
-            _keep_fresh(settings, stop, build_and_publish)
+            _keep_fresh(settings, stop)
             click.echo("\nPress Ctrl-C to stop.")
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
             while not stop.is_set() and server.poll() is None:
@@ -157,12 +156,11 @@ def demo_command(orders: int, port: int, data_dir: Path | None, rate: str, check
                 server.kill()
 
 
-def _keep_fresh(settings, stop: threading.Event, after_sync) -> None:
-    """Keep syncing in the background, as `feedsvc sync --forever` does in production."""
-    from feedsvc.sync import run_forever
+def _keep_fresh(settings, stop: threading.Event) -> None:
+    """Keep syncing and publishing in the background, as `feedsvc sync --forever` does in production."""
+    from feedsvc.pipeline import run_forever
 
-    thread = threading.Thread(target=run_forever, args=(settings,),
-                              kwargs={"after_sync": lambda _r: after_sync(settings), "stop_event": stop},
+    thread = threading.Thread(target=run_forever, args=(settings,), kwargs={"stop_event": stop},
                               name="feedsvc-sync", daemon=True)
     thread.start()
 

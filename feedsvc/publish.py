@@ -6,7 +6,8 @@ place, and only then named in CURRENT (itself replaced with os.replace). A
 reader reads CURRENT once and opens that directory's files; an open file
 keeps its bytes after a later publish prunes the directory, so no response
 ever mixes two snapshots and a crash at any point leaves the last good
-snapshot current.
+snapshot current. Everything here is private to the service's user: the
+directories 0700, the files 0600 (the feed holds customers' personal data).
 """
 
 from __future__ import annotations
@@ -22,9 +23,18 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from feedsvc import faults
+
 CURRENT = "CURRENT"
 KEEP = 3
 _CHUNK = 1 << 20
+PRIVATE_FILE_MODE = 0o600
+
+
+def open_private(path: Path, mode: str = "wb"):
+    """A new file (or an emptied one) readable by this user only, opened for writing."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+    return os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"}))
 
 
 class PublishError(RuntimeError):
@@ -84,7 +94,7 @@ def _fsync_dir(path: Path) -> None:
 def _digest_and_gzip(xml_path: Path, gz_path: Path) -> tuple[str, int, str, int]:
     sha = hashlib.sha256()
     size = 0
-    with open(xml_path, "rb") as source, open(gz_path, "wb") as raw_gz:
+    with open(xml_path, "rb") as source, open_private(gz_path) as raw_gz:
         with gzip.GzipFile(filename="", fileobj=raw_gz, mode="wb", compresslevel=6, mtime=0) as gz:
             while chunk := source.read(_CHUNK):
                 sha.update(chunk)
@@ -110,8 +120,8 @@ class SnapshotWriter:
 
     def __enter__(self) -> "SnapshotWriter":
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            self.staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))  # 0700
         except OSError as exc:
             raise PublishError(f"cannot write a snapshot under {self.root}: {exc.strerror or exc}") from None
         return self
@@ -125,12 +135,13 @@ class SnapshotWriter:
         created_ts = time.time() if created_ts is None else created_ts
         try:
             with open(self.xml_path, "rb+") as xml:
+                os.fchmod(xml.fileno(), PRIVATE_FILE_MODE)  # whoever wrote it
                 os.fsync(xml.fileno())
             sha, size, gz_sha, gz_size = _digest_and_gzip(self.xml_path, self.staging / "feed.xml.gz")
             stamp = datetime.fromtimestamp(created_ts, tz=timezone.utc)
             full_meta = {**meta, "created_at": stamp.isoformat(timespec="seconds"), "created_ts": created_ts,
                          "size": size, "sha256": sha, "gzip_size": gz_size, "gzip_sha256": gz_sha}
-            with open(self.staging / "meta.json", "w", encoding="utf-8") as out:
+            with open_private(self.staging / "meta.json", "w") as out:
                 json.dump(full_meta, out, indent=2, sort_keys=True)
                 out.flush()
                 os.fsync(out.fileno())
@@ -139,8 +150,9 @@ class SnapshotWriter:
             final = self.root / name
             os.rename(self.staging, final)
             self.staging = None
+            faults.reached("feed-written")
             pointer = self.root / f".{CURRENT}.tmp"
-            with open(pointer, "w", encoding="ascii") as out:
+            with open_private(pointer, "w") as out:
                 out.write(name + "\n")
                 out.flush()
                 os.fsync(out.fileno())

@@ -6,12 +6,16 @@ JSON is the exact text Storeden sent, so a mapping change re-renders without
 refetching; a published order's rendered fragment is kept beside it so an
 unchanged order is not mapped, rendered and checked again. The schema carries
 its version in `PRAGMA user_version`; MIGRATIONS are applied in order, each in
-its own transaction.
+its own transaction. The file holds customers' personal data: it is created
+0600 (SQLite gives its -wal and -shm files the same mode), and a looser one
+from an older version is tightened when opened.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -152,10 +156,25 @@ _ORDER_COLUMNS_O = ", ".join(f"o.{name.strip()}" for name in _ORDER_COLUMNS.spli
 SORTS = {"date": "order_ts", "code": "code", "total": "total_cents", "customer": "customer"}
 
 
+def _private_files(database: Path) -> None:
+    """Create the database file 0600 (before SQLite does it 0644), and tighten it and its companions."""
+    try:
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    except OSError:
+        return  # SQLite will say what is wrong
+    for path in (database, *(database.with_name(database.name + suffix) for suffix in ("-wal", "-shm"))):
+        try:
+            if stat.S_IMODE(path.stat().st_mode) & 0o077:
+                path.chmod(0o600)
+        except OSError:
+            continue  # gone, or not ours to change
+
+
 class Store:
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _private_files(self.path)
         self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None,
                                   check_same_thread=False)
         self.db.row_factory = sqlite3.Row
@@ -213,18 +232,21 @@ class Store:
     def get_known(self, order_id: str) -> sqlite3.Row | None:
         return self.db.execute(
             "SELECT order_id, status, raw_status, tracking_status, event_ts, raw_json IS NOT NULL AS has_raw,"
-            " tracking_json IS NOT NULL AS has_tracking FROM orders WHERE order_id = ?", (order_id,)).fetchone()
+            " tracking_json IS NOT NULL AS has_tracking, raw_fetched_at, tracking_fetched_at"
+            " FROM orders WHERE order_id = ?", (order_id,)).fetchone()
 
     def upsert_summary(self, order_id: str, *, status: int | None, order_ts: int | None,
                        short_id: str | None, locale: str | None, summary: dict,
                        event_ts: int | None = None) -> None:
+        """Keep an order's list or filter entry. Its status becomes the order's only while no details are
+        stored: once they are, the status is the one read with them (save_order_raw)."""
         now = time.time()
         self.db.execute(
             """INSERT INTO orders (order_id, status, order_ts, short_id, locale, summary_json, event_ts,
                                    first_seen, updated_at)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT(order_id) DO UPDATE SET
-                   status = COALESCE(excluded.status, status),
+                   status = CASE WHEN raw_json IS NULL THEN COALESCE(excluded.status, status) ELSE status END,
                    order_ts = COALESCE(excluded.order_ts, order_ts),
                    short_id = COALESCE(excluded.short_id, short_id),
                    locale = COALESCE(excluded.locale, locale),
@@ -235,6 +257,7 @@ class Store:
 
     def save_order_raw(self, order_id: str, raw_text: str, *, status: int | None,
                        order_ts: int | None) -> None:
+        """Keep an order's details and the status read with them (None: no usable status, quarantined)."""
         now = time.time()
         self.db.execute(
             """INSERT INTO orders (order_id, status, order_ts, raw_json, raw_status, raw_fetched_at,
@@ -242,7 +265,7 @@ class Store:
                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT(order_id) DO UPDATE SET raw_json = excluded.raw_json,
                    raw_status = excluded.raw_status, raw_fetched_at = excluded.raw_fetched_at,
-                   status = COALESCE(excluded.status, status),
+                   status = excluded.status,
                    order_ts = COALESCE(excluded.order_ts, order_ts), updated_at = excluded.updated_at""",
             (order_id, status, order_ts, raw_text, status, now, now, now))
 
@@ -264,13 +287,25 @@ class Store:
                               "OR short_id = ? LIMIT 1", (code, code, code)).fetchone()
         return StoredOrder(*row) if row else None
 
+    @staticmethod
+    def _in_window(since_ts: int, exclude_statuses, table: str = "") -> tuple[str, list]:
+        """THE condition for "this order belongs to the window's feed", as (SQL, parameters).
+
+        Dated in the window, and a status not excluded. An order without a
+        usable status (NULL: none given, or not a status) stays in, so the
+        build can quarantine it with its reason rather than drop it unseen.
+        """
+        column = f"{table}." if table else ""
+        excluded = sorted(int(s) for s in exclude_statuses)
+        sql = f"{column}order_ts >= ?"
+        if excluded:
+            sql += f" AND ({column}status IS NULL OR {column}status NOT IN ({','.join('?' * len(excluded))}))"
+        return sql, [since_ts, *excluded]
+
     def _window_rows(self, select: str, since_ts: int, exclude_statuses) -> sqlite3.Cursor:
         """`select` (over `orders o`) limited to the window's orders, oldest first, as a lazy cursor."""
-        excluded = sorted(int(s) for s in exclude_statuses)
-        marks = ",".join("?" * len(excluded))
-        where = f"AND (o.status IS NULL OR o.status NOT IN ({marks}))" if excluded else ""
-        return self.db.execute(f"{select} WHERE o.order_ts >= ? {where} ORDER BY o.order_ts, o.order_id",
-                               (since_ts, *excluded))
+        where, params = self._in_window(since_ts, exclude_statuses, "o")
+        return self.db.execute(f"{select} WHERE {where} ORDER BY o.order_ts, o.order_id", params)
 
     def iter_window_orders(self, since_ts: int, exclude_statuses=frozenset()) -> Iterator[StoredOrder]:
         """The window's orders, oldest first, one row at a time (no fetchall)."""
@@ -290,22 +325,6 @@ class Store:
                                           tuple(jsonutil.loads(row[13])),
                                           [tuple(note) for note in jsonutil.loads(row[14])])
             yield StoredOrder(*row[:8]), fragment
-
-    def save_fragments(self, fragments: Iterable[tuple[str, CachedFragment]]) -> None:
-        """Keep the fragments of freshly rendered orders (one transaction)."""
-        with self.transaction():
-            self.db.executemany(
-                "INSERT OR REPLACE INTO fragments (order_id, source_key, xml, code, order_ref, date, packages,"
-                " notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                ((order_id, f.source_key, f.xml, f.code, f.order_ref, f.date, jsonutil.dumps(list(f.packages)),
-                  jsonutil.dumps([list(note) for note in f.notes])) for order_id, f in fragments))
-
-    def prune_fragments(self, since_ts: int, dropped_ids) -> None:
-        """Forget fragments of orders that left the window or were not published."""
-        with self.transaction():
-            self.db.execute("DELETE FROM fragments WHERE order_id IN"
-                            " (SELECT order_id FROM orders WHERE order_ts < ?)", (since_ts,))
-            self.db.executemany("DELETE FROM fragments WHERE order_id = ?", ((i,) for i in dropped_ids))
 
     def forget_fragments(self) -> None:
         """Drop every cached fragment, so the next build maps, renders and checks all orders."""
@@ -336,11 +355,23 @@ class Store:
                 int(order.total.with_vat * 100), next((i.code for i in order.items if i.type == "billing"), ""),
                 1 if order.is_cod else 0, " ".join(order.package_numbers), order_id)
 
-    def save_build_outcome(self, *, mapped_rows, quarantined: dict[str, tuple[str, str]],
-                           findings: dict[str, list[tuple[str, str, str]]]) -> None:
-        """Store the mapped columns of published orders, the quarantine and the findings, in one go."""
+    def save_build_outcome(self, *, fragments: Iterable[tuple[str, CachedFragment]], mapped_rows,
+                           quarantined: dict[str, tuple[str, str]], findings: dict[str, list[tuple[str, str, str]]],
+                           since_ts: int) -> None:
+        """Everything a build learnt, in one transaction.
+
+        The fragments of the orders rendered now with their mapped columns, the
+        quarantine and the findings; fragments of orders that left the window or
+        were not published are forgotten. So a build killed at any point leaves a
+        cached fragment only beside the columns it was mapped to.
+        """
         now = time.time()
         with self.transaction():
+            self.db.executemany(
+                "INSERT OR REPLACE INTO fragments (order_id, source_key, xml, code, order_ref, date, packages,"
+                " notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                ((order_id, f.source_key, f.xml, f.code, f.order_ref, f.date, jsonutil.dumps(list(f.packages)),
+                  jsonutil.dumps([list(note) for note in f.notes])) for order_id, f in fragments))
             self.db.executemany("UPDATE orders SET code = ?, email = ?, customer = ?, country = ?, total = ?,"
                                 " total_cents = ?, payment = ?, is_cod = ?, package_numbers = ?"
                                 " WHERE order_id = ?", mapped_rows)
@@ -351,6 +382,9 @@ class Store:
             self.db.executemany("INSERT INTO findings (order_id, rule, severity, message) VALUES (?, ?, ?, ?)",
                                 [(oid, rule, sev, msg) for oid, items in findings.items()
                                  for rule, sev, msg in items])
+            self.db.execute("DELETE FROM fragments WHERE order_id IN"
+                            " (SELECT order_id FROM orders WHERE order_ts < ?)", (since_ts,))
+            self.db.executemany("DELETE FROM fragments WHERE order_id = ?", ((i,) for i in quarantined))
 
     def list_quarantine(self) -> list[Quarantined]:
         return [Quarantined(*r) for r in
@@ -364,6 +398,12 @@ class Store:
         return [tuple(r) for r in self.db.execute(
             "SELECT rule, severity, message FROM findings WHERE order_id = ?", (order_id,))]
 
+    def list_warnings(self) -> list[tuple[str, str, str | None, str]]:
+        """Every order's warnings as (rule, order_id, CODE, message), grouped by rule, then by order."""
+        return [tuple(r) for r in self.db.execute(
+            "SELECT f.rule, f.order_id, o.code, f.message FROM findings f LEFT JOIN orders o USING (order_id)"
+            " WHERE f.severity = 'warning' ORDER BY f.rule, o.order_ts, f.order_id")]
+
     def count_findings(self, severity: str = "warning") -> int:
         return self.db.execute("SELECT COUNT(*) FROM findings WHERE severity = ?", (severity,)).fetchone()[0]
 
@@ -372,12 +412,8 @@ class Store:
                       status: int | None = None, cod: bool | None = None, has_package: bool | None = None,
                       sort: str = "date", descending: bool = True, page: int = 1,
                       per_page: int = 50) -> tuple[list[sqlite3.Row], int]:
-        clauses = ["order_ts >= ?", "code IS NOT NULL"]
-        params: list[Any] = [since_ts]
-        excluded = sorted(int(s) for s in exclude_statuses)
-        if excluded:
-            clauses.append(f"status NOT IN ({','.join('?' * len(excluded))})")
-            params += excluded
+        in_window, params = self._in_window(since_ts, exclude_statuses)
+        clauses = [in_window, "code IS NOT NULL"]
         if query:
             like = f"%{query.strip()}%"
             clauses.append("(code = ? OR order_id = ? OR email LIKE ? OR customer LIKE ?)")
@@ -402,11 +438,10 @@ class Store:
 
     def orders_per_day(self, since_ts: int, utc_offset_seconds: int = 0,
                        exclude_statuses=frozenset()) -> dict[int, int]:
-        excluded = sorted(int(s) for s in exclude_statuses)
-        where = f"AND status NOT IN ({','.join('?' * len(excluded))})" if excluded else ""
+        in_window, params = self._in_window(since_ts, exclude_statuses)
         rows = self.db.execute(
-            f"SELECT (order_ts + ?) / 86400 AS day, COUNT(*) FROM orders WHERE order_ts >= ? {where}"
-            " GROUP BY day", (utc_offset_seconds, since_ts, *excluded))
+            f"SELECT (order_ts + ?) / 86400 AS day, COUNT(*) FROM orders WHERE {in_window} GROUP BY day",
+            (utc_offset_seconds, *params))
         return {int(day): count for day, count in rows}
 
     # -- bookmarks and reference data --------------------------------------

@@ -14,34 +14,31 @@ that fully succeeded.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 
 import click
-from filelock import FileLock, Timeout
 
+from feedsvc import faults
 from feedsvc.config import Settings, load_settings
+from feedsvc.pipeline import PipelineBusy, hold, run_forever, run_pipeline
 from feedsvc.storeden.client import (StoredenAuthError, StoredenClient, StoredenError, StoredenNotFound,
                                      StoredenQuotaError)
 from feedsvc.storeden.payload import PayloadError, order_timestamp, parse_iso
+from feedsvc.storeden.vocabulary import SHIPPED_STATUSES, NotAStatus, order_status, status_or_none
 from feedsvc.store import Store
 
 log = logging.getLogger("feedsvc.sync")
 
-SHIPPED_STATUSES = frozenset({3, 4, 5, 8})
 OVERLAP_SECONDS = 300
 FULL_LIST_EVERY = 86400
 REFERENCE_MAX_AGE = 86400
-RENDER_AT_LEAST_EVERY = 3600
 BOOKMARK_LAST_OK = "last_ok_sync_started"
 BOOKMARK_FULL_LIST = "last_full_list"
 
 
-class SyncBusy(RuntimeError):
-    """Another sync holds the lock."""
+SyncBusy = PipelineBusy  # the name older callers know
 
 
 @dataclass
@@ -112,10 +109,6 @@ def _summary_ts(entry: dict) -> int | None:
         return None
 
 
-def _status(value) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 class _Run:
     """One sync run's state: the client, the store, counters."""
 
@@ -147,43 +140,51 @@ class _Run:
         """Store a summary; say whether the order is new, changed or unchanged, and what it was."""
         order_id = str(entry.get("orderID") or "").strip()
         known = self.store.get_known(order_id)
-        status = _status(entry.get("status"))
+        status = status_or_none(entry.get("status"))
         self.store.upsert_summary(order_id, status=status, order_ts=_summary_ts(entry),
                                   short_id=str(entry["short_id"]) if entry.get("short_id") else None,
                                   locale=entry.get("locale") if isinstance(entry.get("locale"), str) else None,
                                   summary=entry, event_ts=event_ts)
         if known is None:
             return "new", None
-        return ("changed" if known["raw_status"] != status or not known["has_raw"] else "unchanged"), dict(known)
+        return ("changed" if _moved(known, status) or not known["has_raw"] else "unchanged"), dict(known)
 
     def needs_details(self, entry: dict, known: dict | None, event_ts: int | None) -> bool:
-        status = _status(entry.get("status"))
+        status = status_or_none(entry.get("status"))
         if status in self.settings.exclude_statuses and (known is None or not known["has_raw"]):
             return False
-        if known is None or not known["has_raw"] or known["raw_status"] != status:
+        if known is None or not known["has_raw"] or _moved(known, status):
             return True
         fetched_at = self.store.get_order_fetch_time(entry["orderID"])
         return event_ts is not None and fetched_at is not None and event_ts >= int(fetched_at)
 
     def needs_tracking(self, order_id: str, status: int | None) -> bool:
-        """Shipped, and its tracking not yet read at this status (also after a crash between the two calls)."""
+        """Shipped, and its tracking not read at this status, or not read since its details were when it had
+        none (what fetch() would have asked for, had a crash not come between the two calls)."""
         if status not in SHIPPED_STATUSES:
             return False
         known = self.store.get_known(order_id)
-        return known is None or known["tracking_status"] != status
+        if known is None or known["tracking_status"] != status:
+            return True
+        return not known["has_tracking"] and (known["tracking_fetched_at"] or 0) < (known["raw_fetched_at"] or 0)
 
     def fetch_tracking(self, order_id: str, status: int | None) -> None:
         _, tracking_text = self.client.get_tracking_raw(order_id)
+        faults.reached("tracking-response")
         self.store.save_tracking_raw(order_id, tracking_text, status=status)
 
-    def fetch(self, order_id: str, status: int | None) -> None:
+    def fetch(self, order_id: str, listed_status: object) -> None:
         try:
             raw, text = self.client.get_order_raw(order_id)
         except StoredenNotFound:
             log.warning("order %s vanished from Storeden before its details were read", order_id)
             return
-        real_status = _status(raw.get("status"))
-        status = real_status if real_status is not None else status
+        try:
+            # The details are read after the list entry, so their status wins; without one, the entry's.
+            status = order_status(raw, {"status": listed_status})
+        except NotAStatus as exc:
+            log.warning("order %s: %s; it is quarantined until Storeden sends a status", order_id, exc)
+            status = None
         try:
             order_ts = order_timestamp(raw)
         except PayloadError:
@@ -191,6 +192,7 @@ class _Run:
         self.store.save_order_raw(order_id, text, status=status, order_ts=order_ts)
         known = self.store.get_known(order_id)
         if status in SHIPPED_STATUSES and (known["tracking_status"] != status or not known["has_tracking"]):
+            faults.reached("details-saved")
             self.fetch_tracking(order_id, status)
 
     def process(self, entries: list[tuple[dict, int | None]], label: str) -> None:
@@ -204,18 +206,17 @@ class _Run:
             if order_ts is not None and order_ts < self.window_start:
                 continue
             if self.needs_details(entry, known, event_ts):
-                plan.append((order_id, verdict, "details"))
-            elif self.needs_tracking(order_id, _status(entry.get("status"))):
-                plan.append((order_id, "changed", "tracking"))
+                plan.append((order_id, verdict, "details", entry.get("status")))
+            elif self.needs_tracking(order_id, self.store.get_known(order_id)["status"]):
+                plan.append((order_id, "changed", "tracking", None))
             else:
                 self.result.orders_unchanged += 1
-        for done, (order_id, verdict, what) in enumerate(plan, 1):
-            status = self.store.get_known(order_id)["status"]
+        for done, (order_id, verdict, what, listed_status) in enumerate(plan, 1):
             try:
                 if what == "details":
-                    self.fetch(order_id, status)
+                    self.fetch(order_id, listed_status)
                 else:
-                    self.fetch_tracking(order_id, status)
+                    self.fetch_tracking(order_id, self.store.get_known(order_id)["status"])
             except (StoredenAuthError, StoredenQuotaError):
                 raise
             except StoredenError as exc:
@@ -233,8 +234,14 @@ class _Run:
                                            progress=f"{done}/{len(plan)} orders")
 
     def full_list(self) -> None:
-        entries = [(entry, None) for entry in self.client.list_orders(
-            from_ts=self.window_start - 1, to_ts=int(self.now) + 60, limit=100)]
+        entries, seen = [], set()
+        for page in self.client.list_pages(from_ts=self.window_start - 1, to_ts=int(self.now) + 60, limit=100):
+            faults.reached("list-page")
+            for entry in page:
+                order_id = str(entry.get("orderID") or "")
+                if order_id not in seen:  # skip-based paging can repeat an order when new ones arrive
+                    seen.add(order_id)
+                    entries.append((entry, None))
         self.process(entries, "backfill")
         self.store.set_bookmark(BOOKMARK_FULL_LIST, str(self.now))
 
@@ -244,25 +251,29 @@ class _Run:
         self.process(entries, "incremental")
 
 
+def _moved(known, listed_status: int | None) -> bool:
+    """Whether a list entry's status differs from the one the order's details were read at.
+
+    An entry without a usable status says nothing about a move.
+    """
+    return listed_status is not None and known["raw_status"] != listed_status
+
+
 def run_sync(settings: Settings, *, days: int | None = None, client: StoredenClient | None = None,
              store: Store | None = None, progress: bool | None = None, now: float | None = None) -> SyncResult:
-    """One sync run under the cross-process lock; raises SyncBusy when another one holds it."""
-    lock = FileLock(str(settings.sync_lock_path))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise SyncBusy("another sync is running (lock held on " f"{settings.sync_lock_path})") from None
-    own_client, own_store = client is None, store is None
-    client = client or StoredenClient.from_settings(settings)
-    store = store or Store.open(settings)
-    try:
-        return _run(settings, client, store, days or settings.days, progress, now)
-    finally:
-        if own_client:
-            client.close()
-        if own_store:
-            store.close()
-        lock.release()
+    """One sync run under the data dir's lock (pipeline.hold); raises PipelineBusy when another run holds it."""
+    with hold(settings, command="feedsvc sync"):
+        own_client, own_store = client is None, store is None
+        client = client or StoredenClient.from_settings(settings)
+        faults.watch_responses(client.http)
+        store = store or Store.open(settings)
+        try:
+            return _run(settings, client, store, days or settings.days, progress, now)
+        finally:
+            if own_client:
+                client.close()
+            if own_store:
+                store.close()
 
 
 def _run(settings, client, store, days, progress, now) -> SyncResult:
@@ -312,64 +323,44 @@ def _run(settings, client, store, days, progress, now) -> SyncResult:
     return result
 
 
-def run_forever(settings: Settings, *, after_sync=None, interval: int | None = None,
-                stop_event: threading.Event | None = None) -> None:
-    """Sync every `interval` seconds and call after_sync after each, and at least hourly, until stopped."""
-    stop = stop_event or threading.Event()
-    interval = interval or settings.sync_interval
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    next_sync, last_render = 0.0, 0.0
-    while not stop.is_set():
-        now = time.time()
-        synced = False
-        if now >= next_sync:
-            try:
-                run_sync(settings)
-                synced = True
-            except SyncBusy as exc:
-                log.info("%s; trying again later", exc)
-            except Exception:
-                log.exception("sync failed; the last good feed stays served")
-            next_sync = now + interval
-        if after_sync is not None and (synced or now - last_render >= RENDER_AT_LEAST_EVERY):
-            try:
-                after_sync(None)
-            except Exception:
-                log.exception("publishing failed; the last good feed stays served")
-            last_render = now
-        stop.wait(max(1.0, min(next_sync - time.time(), RENDER_AT_LEAST_EVERY - (time.time() - last_render), 60.0)))
+EXIT_BUSY = 3
 
 
 @click.command("sync")
 @click.option("--days", type=click.IntRange(min=1), default=None, help="Window in days (default FEEDSVC_DAYS).")
+@click.option("--publish", is_flag=True, help="Publish a new snapshot right after, in the same locked run.")
 @click.option("--forever", is_flag=True, help="Keep syncing every FEEDSVC_SYNC_INTERVAL and publish after each.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
-def sync_command(days: int | None, forever: bool, quiet: bool) -> None:
+def sync_command(days: int | None, publish: bool, forever: bool, quiet: bool) -> None:
     """Pull the window's orders from Storeden into the local store.
 
     \b
     Examples:
-      feedsvc sync && feedsvc render      # one run, then publish
+      feedsvc sync --publish              # one run: sync, then publish
       feedsvc sync --forever              # the Procfile's worker
     \b
-    Exit codes: 0 ok, 1 some orders failed (the bookmark stays), 2 configuration
-    or credentials, 3 another sync is running.
+    Exit codes: 0 ok, 1 some orders failed (the bookmark stays) or the
+    publish failed, 2 configuration or credentials, 3 another sync or
+    publish is running (it holds the data dir's lock).
     """
     settings = load_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if forever:
-        from feedsvc.build import build_and_publish
-        run_forever(settings, after_sync=lambda _result: build_and_publish(settings),
-                    interval=settings.sync_interval)
+        run_forever(settings, interval=settings.sync_interval)
         return
     try:
-        result = run_sync(settings, days=days, progress=False if quiet else None)
-    except SyncBusy as exc:
+        outcome = run_pipeline(settings, sync=True, publish=publish, days=days, progress=False if quiet else None,
+                               command="feedsvc sync --publish" if publish else "feedsvc sync")
+    except PipelineBusy as exc:
         click.echo(f"feedsvc sync: {exc}", err=True)
-        sys.exit(3)
+        sys.exit(EXIT_BUSY)
+    result = outcome.sync
     click.echo(result.summary())
+    if outcome.build is not None:
+        click.echo(outcome.build.summary())
+    if outcome.publish_error:
+        click.echo(f"feedsvc sync: {outcome.publish_error}", err=True)
     if result.status == "auth_failed":
         sys.exit(2)
-    if result.status != "ok":
+    if result.status != "ok" or outcome.publish_error:
         sys.exit(1)

@@ -15,6 +15,15 @@ Choices the documents leave open (specs/retino-feed.md §9):
 - Item order: products, the discount, shipping, billing (as in §7's example).
 - A missing or empty billing address is taken from the delivery address and
   vice versa; the e-mail comes from billing, else delivery.
+- A discount larger than the goods (`cart.saleAmount` above the products' sum)
+  is capped so the order's total equals Storeden's, never below zero, with a
+  warning naming the coupon: the order still reaches Retino for returns.
+- A tracking string gives one PACKAGE_NUMBER per number: it is split at
+  whitespace and at `, ; | / + &` and long dashes. A piece without a digit is
+  no number: a lone `-` or `/`, a word (`and`, `n/a`, `BRT:`); a URL is no
+  number either. The same number twice, in any case, is one parcel.
+
+Every warning has a kind (WARNING_KINDS), so the operator sees them grouped.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import decimal
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Mapping
@@ -43,7 +53,7 @@ MAX_AMOUNT = Decimal(1_000_000)
 AMOUNT_STEP = Decimal("0.001")
 ONE = Decimal(1)
 
-_PACKAGE_SPLIT = re.compile(r"[,;\s]+")
+_PACKAGE_SPLIT = re.compile(r"[\s,;|/+&\u2013\u2014\u2015\u2212]+")
 _URL = re.compile(r"https?://\S+")
 _PHONE_CHARS = re.compile(r"[0-9+/().\s-]+")
 _NON_DIGITS = re.compile(r"[^0-9]")
@@ -60,14 +70,50 @@ _NOT_A_CURRENCY = frozenset({"XXX", "XTS", "XAU", "XAG", "XPT", "XPD", "XBA", "X
                              "XDR", "XSU", "XUA"})
 
 
+# The kinds of mapping warning, as stored with each order's findings (rule `MAP:<kind>`), with what they mean.
+WARNING_KINDS = {
+    "country": "country not recognised; the default country used",
+    "address": "billing address missing; the delivery address used",
+    "decimals": "money with more than 2 decimals; rounded",
+    "title": "product title blank or over 255 characters",
+    "total": "Storeden's total differs from the lines or is unreadable",
+    "currency": "currency not an ISO 4217 code; the default used",
+    "order-url": "ORDER_URL left out",
+    "discount": "discount larger than the goods; capped",
+}
+WARNING_RULE_PREFIX = "MAP:"
+
+
 class MappingError(ValueError):
     """The order cannot become a valid <ORDER>; the message says why, naming the field."""
+
+
+class MappingWarning(NamedTuple):
+    kind: str  # a key of WARNING_KINDS
+    message: str
+
+    @property
+    def rule(self) -> str:
+        return WARNING_RULE_PREFIX + self.kind
+
+
+class _Warnings(list):
+    """The warnings of one order being mapped."""
+
+    def add(self, kind: str, message: str) -> None:
+        assert kind in WARNING_KINDS, kind
+        self.append(MappingWarning(kind, message))
 
 
 @dataclass(frozen=True)
 class MappingResult:
     order: Order
-    warnings: tuple[str, ...] = ()
+    notes: tuple[MappingWarning, ...] = ()
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The warnings' messages."""
+        return tuple(note.message for note in self.notes)
 
 
 def checkout_labels(payload: object) -> dict[str, str]:
@@ -209,18 +255,18 @@ def phone_number(value: object) -> str | None:
     return "+" + digits if international else digits
 
 
-def _address(source: dict, where: str, context: MappingContext, warnings: list[str], *,
+def _address(source: dict, where: str, context: MappingContext, warnings: _Warnings, *,
              billing: bool) -> Address:
     name = _required(source.get("fullname"), f"{where}.fullname")
-    street = clean(" ".join(part for part in (clean(text(source.get("addr1"))), clean(text(source.get("addr2"))))
-                            if part))
+    lines = (clean(text(source.get("addr1"))), clean(text(source.get("addr2"))))
+    street = clean(" ".join(part for part in lines if part), references=False)
     if not street:
         raise MappingError(f"{where}.addr1 is missing or blank")
     city = _required(source.get("city"), f"{where}.city")
     postcode = _required(source.get("zip"), f"{where}.zip")
     country, warning = context.countries.resolve(source.get("country"))
     if warning:
-        warnings.append(f"{where}: {warning}")
+        warnings.add("country", f"{where}: {warning}")
     return Address(name=name, company="", street=street, housenumber="", city=city, zip=postcode,
                    country=country, company_id="", vat_id=clean(text(source.get("vat"))) if billing else "")
 
@@ -234,13 +280,13 @@ def _item(type_: str, name: str, code: str, gross: Decimal, rate: Decimal, *, am
                 total_price=m.line_total(unit, amount), variant_name=variant)
 
 
-def _cents_warning(value: Decimal, where: str, warnings: list[str]) -> None:
+def _cents_warning(value: Decimal, where: str, warnings: _Warnings) -> None:
     if not m.lands_on_cent(value):
-        warnings.append(f"{where} {format(value, 'f')} has more than 2 decimals; "
+        warnings.add("decimals", f"{where} {format(value, 'f')} has more than 2 decimals; "
                         f"rounded to {m.format_money(value)}")
 
 
-def _products(cart: dict, context: MappingContext, warnings: list[str]) -> list[Item]:
+def _products(cart: dict, context: MappingContext, warnings: _Warnings) -> list[Item]:
     lines = cart_items(cart)
     if not lines:
         raise MappingError("cart.items is empty: an order needs at least one product")
@@ -264,10 +310,10 @@ def _products(cart: dict, context: MappingContext, warnings: list[str]) -> list[
             raise MappingError(f"{where} has neither a sku nor a product uid")
         name = clean(line.title)
         if not name:
-            name = clean(line.sku) or clean(f"Product {code}")
-            warnings.append(f"{where}.title is blank; the line is named {name!r}")
+            name = code if clean(line.sku) else clean(f"Product {code}", references=False)
+            warnings.add("title", f"{where}.title is blank; the line is named {name!r}")
         elif len(name) == MAX_TEXT and len(clean(line.title, max_len=0)) > MAX_TEXT:
-            warnings.append(f"{where}.title is longer than {MAX_TEXT} characters; cut")
+            warnings.add("title", f"{where}.title is longer than {MAX_TEXT} characters; cut")
         item = _item("product", name, code, line.price, context.vat_rate, amount=count,
                      variant=clean(line.options) or None)
         line_block = item.total_price
@@ -279,7 +325,7 @@ def _products(cart: dict, context: MappingContext, warnings: list[str]) -> list[
     return items
 
 
-def _fee(cart: dict, key: str, warnings: list[str]) -> Decimal:
+def _fee(cart: dict, key: str, warnings: _Warnings) -> Decimal:
     fee = money(cart.get(key), f"cart.{key}", required=False)
     if fee < 0:
         raise MappingError(f"cart.{key} is negative: {format(fee, 'f')}")
@@ -287,60 +333,114 @@ def _fee(cart: dict, key: str, warnings: list[str]) -> Decimal:
     return fee
 
 
-def _shipping_item(raw: dict, cart: dict, context: MappingContext, warnings: list[str]) -> Item:
+def _shipping_item(raw: dict, cart: dict, context: MappingContext, warnings: _Warnings) -> Item:
     name = clean(text(cart.get("shippingProfile"))) or clean(text(raw.get("method"))) or "Shipping"
     return _item("shipping", name, "shipping", _fee(cart, "shippingAmount", warnings), context.vat_rate)
 
 
-def _billing_item(raw: dict, cart: dict, context: MappingContext, warnings: list[str]) -> Item:
+def _billing_item(raw: dict, cart: dict, context: MappingContext, warnings: _Warnings) -> Item:
     code = clean(text(raw.get("payment"))) or clean(text(cart.get("paymentProfile")))
     fee = _fee(cart, "paymentAmount", warnings)
     if context.is_cod(code):
         name = COD_ITEM_NAME
     else:
         name = context.checkout_labels.get(code) or code or "Payment"
-    item_code = clean(f"payment-{code}") if code else "payment"
+    item_code = clean(f"payment-{code}", references=False) if code else "payment"
     return _item("billing", name, item_code, fee, context.vat_rate)
 
 
-def _discount_item(cart: dict, context: MappingContext, warnings: list[str]) -> Item | None:
-    amount = money(cart.get("saleAmount"), "cart.saleAmount", required=False)
+def _coupon(cart: dict) -> str:
+    """The coupon code(s) of the cart, cleaned; several (a list) joined with ", "."""
+    given = cart.get("couponCode")
+    parts = given if isinstance(given, list) else [given]
+    return ", ".join(code for code in (clean(text(part)) for part in parts) if code)
+
+
+def _sale_amount(cart: dict, warnings: _Warnings) -> Decimal:
+    """cart.saleAmount as a positive amount to take off, to the cent (its sign is undocumented)."""
+    amount = abs(money(cart.get("saleAmount"), "cart.saleAmount", required=False))
+    _cents_warning(amount, "cart.saleAmount", warnings)
+    return m.to_cents(amount)
+
+
+def _shop_total(raw: dict, cart: dict) -> Decimal | None:
+    """Storeden's order total to the cent, or None when it is missing or unreadable."""
+    value = _first_given(raw.get("total"), cart.get("total"))
+    if value is None:
+        return None
+    try:
+        return m.to_cents(money(value, "total"))
+    except PayloadError:
+        return None
+
+
+def _capped_discount(discount: Decimal, items: list[Item], shop_total: Decimal | None, coupon: str,
+                     warnings: _Warnings) -> Decimal:
+    """The discount to publish: all of it, unless it is larger than the goods.
+
+    Then it takes off just enough for the order's total to equal Storeden's
+    (or, without a usable shop total, everything: total 0.00), never more than
+    it says and never below zero, and the order gets a warning naming the coupon.
+    """
+    goods = sum((i.total_price.with_vat for i in items if i.type == "product"), Decimal(0))
+    if discount <= goods:
+        return discount
+    lines = sum((i.total_price.with_vat for i in items), Decimal(0))  # goods, shipping and fees
+    if shop_total is not None and 0 <= shop_total <= lines and lines - shop_total <= discount:
+        capped, target = lines - shop_total, f"Storeden's total {m.format_money(shop_total)}"
+    else:
+        capped, target = min(discount, lines), "a total of " + m.format_money(lines - min(discount, lines))
+    what = f"coupon {coupon}" if coupon else "the discount (cart.saleAmount)"
+    if capped != discount:
+        warnings.add("discount", f"{what} of {m.format_money(discount)} is more than the goods "
+                                 f"({m.format_money(goods)}); capped to {m.format_money(capped)} "
+                                 f"to match {target}")
+    return capped
+
+
+def _discount_item(cart: dict, raw: dict, items: list[Item], context: MappingContext,
+                   warnings: _Warnings) -> Item | None:
+    amount = _sale_amount(cart, warnings)
     if amount == 0:
         return None
-    _cents_warning(amount, "cart.saleAmount", warnings)
-    coupon = clean(text(cart.get("couponCode")), max_len=MAX_TEXT - len("discount-"))
+    coupon = _coupon(cart)[:MAX_TEXT - len("discount-")].rstrip()
+    amount = _capped_discount(amount, items, _shop_total(raw, cart), coupon, warnings)
+    if amount == 0:
+        return None
     name = f"Coupon {coupon}" if coupon else "Discount"
     code = f"discount-{coupon}" if coupon else "discount"
-    return _item("discount", name, code, abs(amount), context.vat_rate, negative=True)
+    return _item("discount", name, code, amount, context.vat_rate, negative=True)
 
 
 def package_numbers(tracking: object) -> tuple[str, ...]:
-    """One number per parcel from tracking.json's `tracking` (split on commas, semicolons, spaces).
+    """One number per parcel from tracking.json's `tracking` (see the module docstring for the splitting).
 
-    Also takes a list of tracking objects, should Storeden answer with one per shipment.
+    Also takes a list of tracking objects, should Storeden answer with one per
+    shipment, and a list of numbers in `tracking`. The first spelling of a
+    number is kept; the same number in another case is the same parcel.
     """
     sources = tracking if isinstance(tracking, list) else [tracking]
-    numbers: dict[str, None] = {}  # an ordered set
+    numbers: dict[str, str] = {}  # folded number -> first spelling, in order
     for source in sources:
         if not isinstance(source, dict):
             continue
         value = source.get("tracking")
         for one in value if isinstance(value, list) else [value]:
-            for part in _PACKAGE_SPLIT.split(clean(text(one), max_len=0)):
-                number = clean(part)
-                if number:
-                    numbers[number] = None
-    return tuple(numbers)
+            for part in _PACKAGE_SPLIT.split(_URL.sub(" ", clean(text(one), max_len=0))):
+                number = clean(part, references=False)
+                if any(char.isdigit() for char in number):
+                    numbers.setdefault(number.casefold(), number)
+    return tuple(numbers.values())
 
 
-def _currency(raw: dict, context: MappingContext, warnings: list[str]) -> str:
+def _currency(raw: dict, context: MappingContext, warnings: _Warnings) -> str:
     given = clean(text(raw.get("currency")))
     if not given:
         return context.currency
     code = given.upper()
     if _is_currency(code):
         return code
-    warnings.append(f"currency {show(given)} is not an ISO 4217 code; used {context.currency}")
+    warnings.add("currency", f"currency {show(given)} is not an ISO 4217 code; used {context.currency}")
     return context.currency
 
 
@@ -362,7 +462,7 @@ def _first_given(*values: object) -> object:
     return None
 
 
-def _totals(items: list[Item], raw: dict, cart: dict, warnings: list[str]) -> OrderTotal:
+def _totals(items: list[Item], raw: dict, cart: dict, warnings: _Warnings) -> OrderTotal:
     with_vat = sum((i.total_price.with_vat for i in items), Decimal(0))
     without_vat = sum((i.total_price.without_vat for i in items), Decimal(0))
     vat = sum((i.total_price.vat for i in items), Decimal(0))
@@ -372,23 +472,23 @@ def _totals(items: list[Item], raw: dict, cart: dict, warnings: list[str]) -> Or
         try:
             shop_total = m.to_cents(money(shop_value, "total"))
         except PayloadError as exc:
-            warnings.append(f"{exc}; the order total was not compared with the lines")
+            warnings.add("total", f"{exc}; the order total was not compared with the lines")
         else:
             gap = shop_total - with_vat
-            if gap and abs(gap) <= ROUNDING_TOLERANCE:
+            if gap and abs(gap) <= ROUNDING_TOLERANCE and with_vat + gap >= 0:
                 rounding = gap
             elif gap:
-                warnings.append(f"Storeden total {m.format_money(shop_total)} differs from the sum of lines "
+                warnings.add("total", f"Storeden total {m.format_money(shop_total)} differs from the sum of lines "
                                 f"{m.format_money(with_vat)}")
     return OrderTotal(with_vat=with_vat + (rounding or 0), without_vat=without_vat, vat=vat, rounding=rounding)
 
 
-def _order_url(context: MappingContext, order_id: str, code: str, warnings: list[str]) -> str | None:
+def _order_url(context: MappingContext, order_id: str, code: str, warnings: _Warnings) -> str | None:
     if not context.order_url:
         return None
     url = context.order_url.replace("{order_id}", quote(order_id, safe="")).replace("{code}", quote(code, safe=""))
     if len(url) > 2000 or not _URL.fullmatch(url):
-        warnings.append("ORDER_URL left out: the pattern does not give a usable URL for this order")
+        warnings.add("order-url", "ORDER_URL left out: the pattern does not give a usable URL for this order")
         return None
     return url
 
@@ -436,7 +536,7 @@ def _map(raw: object, tracking: object, summary: object, context: MappingContext
     if not isinstance(raw, dict):
         raise MappingError("the order payload is not a JSON object")
     summary = summary if isinstance(summary, dict) else {}
-    warnings: list[str] = []
+    warnings = _Warnings()
     order_id, code = _identity(raw, summary)
     created = datetime.fromtimestamp(order_timestamp(raw), tz=timezone.utc).astimezone(context.timezone)
 
@@ -451,7 +551,7 @@ def _map(raw: object, tracking: object, summary: object, context: MappingContext
         billing = _address(billing_src, "billing", context, warnings, billing=True)
     else:
         billing = _address(delivery_src, "delivery", context, warnings, billing=True)
-        warnings.append("billing address is missing; the delivery address is used for it")
+        warnings.add("address", "billing address is missing; the delivery address is used for it")
     if has_billing and has_delivery:
         shipping = _address(delivery_src, "delivery", context, warnings, billing=False)
     else:
@@ -462,17 +562,12 @@ def _map(raw: object, tracking: object, summary: object, context: MappingContext
     cart = raw.get("cart")
     if not isinstance(cart, dict):
         raise MappingError("cart is missing or not an object")
-    items = _products(cart, context, warnings)
-    discount = _discount_item(cart, context, warnings)
-    if discount is not None:
-        items.append(discount)
-    items.append(_shipping_item(raw, cart, context, warnings))
-    items.append(_billing_item(raw, cart, context, warnings))
+    products = _products(cart, context, warnings)
+    charges = [_shipping_item(raw, cart, context, warnings), _billing_item(raw, cart, context, warnings)]
+    discount = _discount_item(cart, raw, products + charges, context, warnings)
+    items = products + ([discount] if discount is not None else []) + charges
 
     total = _totals(items, raw, cart, warnings)
-    if total.with_vat < 0:
-        raise MappingError(f"the order total is negative ({m.format_money(total.with_vat)}): "
-                           f"cart.saleAmount is larger than the goods")
 
     order = Order(
         order_id=order_id,
@@ -489,4 +584,4 @@ def _map(raw: object, tracking: object, summary: object, context: MappingContext
         items=tuple(items),
         order_url=_order_url(context, order_id, code, warnings),
     )
-    return MappingResult(order=order, warnings=tuple(warnings))
+    return MappingResult(order=order, notes=tuple(warnings))

@@ -260,12 +260,15 @@ class StoredenClient:
     def get_order(self, order_id: str, *, legacy: bool = False) -> dict:
         return self.get_order_raw(order_id, legacy=legacy)[0]
 
-    def get_tracking_raw(self, order_id: str) -> tuple[dict | None, str | None]:
+    def get_tracking_raw(self, order_id: str) -> tuple[dict | list | None, str | None]:
+        """The tracking answer and its text: one shipment object, or a list of them should Storeden send
+        one per parcel; (None, None) when no shipment in it has a tracking number."""
         try:
             body, text, _ = self.request("/orders/tracking.json", {"orderID": order_id})
         except StoredenNotFound:
             return None, None
-        if not isinstance(body, dict) or not str(body.get("tracking") or "").strip():
+        shipments = body if isinstance(body, list) else [body]
+        if not any(isinstance(s, dict) and str(s.get("tracking") or "").strip() for s in shipments):
             return None, None
         return body, text
 

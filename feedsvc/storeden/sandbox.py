@@ -25,6 +25,7 @@ from feedsvc.storeden.shop import (CHECKOUT_METHODS, COUNTRY_NAMES, COUNTRY_UIDS
                                    iso_with_offset)
 
 PREFIX = "/v1.1"
+HOLD_LIMIT = 300  # seconds a held request waits at most, so a forgotten hold cannot hang a test run
 
 
 @dataclass
@@ -77,7 +78,9 @@ def create_sandbox_app(shop: Shop, *, key: str = "sandbox-key", exchange: str = 
                        rate: tuple[int, float] = (5, 60.0), retry_after: bool = False) -> Flask:
     app = Flask("feedsvc.sandbox")
     state = {"window": SlidingWindow(*rate), "faults": Faults(), "rng": random.Random(7),
-             "stats": collections.Counter(), "retry_after": retry_after}
+             "stats": collections.Counter(), "retry_after": retry_after,
+             "open": threading.Event(), "held": threading.Event()}
+    state["open"].set()
     lock = threading.Lock()
 
     def authorised() -> bool:
@@ -86,6 +89,9 @@ def create_sandbox_app(shop: Shop, *, key: str = "sandbox-key", exchange: str = 
 
     def gate(endpoint: str) -> Response | None:
         """Auth, faults and the throttle, in the order the real service would apply them."""
+        if not state["open"].is_set():  # tests hold the shop still while they look at a sync in flight
+            state["held"].set()
+            state["open"].wait(timeout=HOLD_LIMIT)
         if not authorised():
             state["stats"]["401"] += 1
             return _error(401, "Invalid key or exchange")
@@ -300,6 +306,7 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
+        self.release()
         self.server.shutdown()
         self.server.server_close()
 
@@ -327,6 +334,18 @@ class SandboxServer:
 
     def set_rate(self, requests: int, seconds: float) -> None:
         self.state["window"] = SlidingWindow(requests, seconds)
+
+    def hold(self) -> None:
+        """Make every API request wait until release(): a sync in flight stays in flight."""
+        self.state["held"].clear()
+        self.state["open"].clear()
+
+    def wait_until_held(self, timeout: float = 120.0) -> bool:
+        """Whether a request arrived and is waiting, within `timeout` seconds."""
+        return self.state["held"].wait(timeout)
+
+    def release(self) -> None:
+        self.state["open"].set()
 
 
 def _parse_rate(value: str) -> tuple[int, float]:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+from feedsvc.storeden.vocabulary import SHIPPED_STATUSES, STATUS_GROUPS, STATUS_NAMES
+
 COUNTRY_UIDS = {"118": "IT", "80": "DE", "75": "FR", "205": "ES", "14": "AT", "57": "CZ",
                 "152": "NL", "21": "BE", "232": "US"}
 COUNTRY_NAMES = {"IT": "Italia", "DE": "Deutschland", "FR": "France", "ES": "España", "AT": "Österreich",
@@ -82,17 +84,18 @@ COURIERS = {"BRT": {"code": "BRT", "name": "BRT", "country": "IT"},
             "DHL": {"code": "DHL", "name": "DHL Express", "country": "global"},
             "POSTE": {"code": "POSTE", "name": "Poste Italiane", "country": "IT"},
             "UPS": {"code": "UPS", "name": "UPS", "country": "global"}}
-STATUSES = {"opened": {"0": "Pending Payment", "1": "Order Paid"},
-            "processing": {"2": "Preparation", "3": "Sent", "4": "Delivered"},
-            "closed": {"5": "Closed", "6": "Archived/Deleted", "7": "Aborted"},
-            "aftersale": {"8": "AfterSale"}}
+STATUSES = {group: {str(code): STATUS_NAMES[code] for code in codes} for group, codes in STATUS_GROUPS.items()}
 _STATUS_WEIGHTS = [(0, 6), (1, 16), (2, 16), (3, 22), (4, 20), (5, 8), (6, 3), (7, 4), (8, 5)]
-SHIPPED = (3, 4, 5, 8)
+SHIPPED = tuple(sorted(SHIPPED_STATUSES))
 LOCALES = {"IT": "it_IT", "DE": "de_DE", "AT": "de_DE", "FR": "fr_FR", "BE": "fr_FR", "ES": "es_ES",
            "CZ": "en_US", "NL": "en_US", "US": "en_US"}
 ROME = timezone(timedelta(hours=1))
 CORRUPTIONS = ("missing_email", "control_chars", "float_price", "unknown_country", "huge_name", "bad_types",
                "empty_cart", "negative_price", "list_items")
+
+
+MISSING = object()  # set_status: leave the key out
+SAME = object()  # set_status: keep the details' status; list entries: say what the details say
 
 
 @dataclass
@@ -108,6 +111,7 @@ class SimOrder:
     locale: str
     events: list[Event] = field(default_factory=list)
     tracking: dict | None = None
+    listed_status: object = SAME  # what list.json and orders_filter.json say: by default the order's status
 
     @property
     def order_id(self) -> str:
@@ -118,8 +122,12 @@ class SimOrder:
         return self.order["orderDate"]["sec"]
 
     @property
-    def status(self) -> int:
-        return self.order["status"]
+    def status(self) -> object:
+        return self.order.get("status")
+
+    @property
+    def listed(self) -> object:
+        return self.order.get("status", MISSING) if self.listed_status is SAME else self.listed_status
 
     @property
     def last_event(self) -> int:
@@ -243,7 +251,9 @@ class Shop:
 
     def summary(self, order: SimOrder, nodes: set[str], *, with_events: bool = False) -> dict:
         entry = {"orderID": order.order_id, "total": order.order["total"], "orderDate": iso_with_offset(order.ts),
-                 "status": order.status, "iso": {"orderDate": iso_with_offset(order.ts)}}
+                 "status": order.listed, "iso": {"orderDate": iso_with_offset(order.ts)}}
+        if entry["status"] is MISSING:
+            del entry["status"]
         if "short_id" in nodes:
             entry["short_id"] = order.short_id
         for node in ("billing.email", "billing.fullname", "delivery.email", "delivery.fullname"):
@@ -289,7 +299,7 @@ class Shop:
             created, changed, tracked = [], [], []
             for _ in range(new_orders):
                 created.append(self._add_order(now_ts, status=rng.choice([0, 1, 1, 2])).order_id)
-            movable = sorted((o for o in self.orders.values() if o.status in (0, 1, 2, 3)
+            movable = sorted((o for o in self.orders.values() if type(o.status) is int and o.status in (0, 1, 2, 3)
                               and o.order_id not in created), key=lambda o: o.order_id)
             for order in rng.sample(movable, min(status_changes, len(movable))):
                 order.order["status"] = {0: 1, 1: 2, 2: 3, 3: 4}[order.status]
@@ -306,6 +316,17 @@ class Shop:
             return {"created": created, "changed": changed, "tracked": tracked}
         finally:
             self.rng = saved_rng
+
+    def set_status(self, order_id: str, details: object = SAME, *, listed: object = SAME) -> None:
+        """Give an order a status of any shape: `details` in order.json, `listed` in list.json and
+        orders_filter.json (by default the same as the details); MISSING leaves the key out. Records an event."""
+        order = self.orders[order_id]
+        if details is MISSING:
+            order.order.pop("status", None)
+        elif details is not SAME:
+            order.order["status"] = details
+        order.listed_status = listed
+        self._event(order, max(int(time.time()), self.now))
 
     def corrupt(self, order_id: str, kind: str) -> None:
         """Break one order the way real data breaks, for the hostile-data tests."""

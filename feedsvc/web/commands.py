@@ -58,10 +58,9 @@ def serve_command(host: str, port: int, no_sync: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stop = threading.Event()
     if not no_sync:
-        from feedsvc.build import build_and_publish
-        from feedsvc.sync import run_forever
+        from feedsvc.pipeline import run_forever
         threading.Thread(target=run_forever, args=(settings,), daemon=True, name="feedsvc-sync",
-                         kwargs={"after_sync": lambda _r: build_and_publish(settings), "stop_event": stop}).start()
+                         kwargs={"stop_event": stop}).start()
     ssl_context = (str(settings.tls_cert), str(settings.tls_key)) if settings.tls_enabled else None
     try:
         run_simple(host, port, app, threaded=True, ssl_context=ssl_context, use_reloader=False)

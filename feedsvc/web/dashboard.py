@@ -8,8 +8,6 @@ feed token never appears in a page until the user asks for it with a POST.
 from __future__ import annotations
 
 import secrets
-import subprocess
-import sys
 import time
 from datetime import datetime
 
@@ -17,8 +15,10 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 from lxml import etree
 
 from feedsvc import jsonutil
+from feedsvc.pipeline import PipelineBusy, pipeline_state, start_in_background
 from feedsvc.publish import current_snapshot
 from feedsvc.store import Store
+from feedsvc.storeden.vocabulary import STATUS_NAMES
 from feedsvc.web.auth import require_basic_auth as _require_basic_auth
 from feedsvc.web.charts import orders_per_day_svg
 from feedsvc.web.highlight import highlight_json, highlight_xml
@@ -27,8 +27,7 @@ bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder
                static_url_path="/static")
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
-STATUS_LABELS = {0: "Pending payment", 1: "Paid", 2: "Preparation", 3: "Sent", 4: "Delivered", 5: "Closed",
-                 6: "Archived", 7: "Aborted", 8: "After-sale"}
+STATUS_LABELS = STATUS_NAMES
 PER_PAGE = 50
 DISABLED = ("The dashboard is off: it opens only with a user and password. Set FEEDSVC_FEED_USER and "
             "FEEDSVC_FEED_PASSWORD (feedsvc init writes both).\n")
@@ -225,18 +224,38 @@ def syncs():
     return _render("syncs.html", runs=runs)
 
 
+def _running_view(state: dict | None) -> dict | None:
+    """The running sync or publish as the page shows it; None when none runs."""
+    if state is None:
+        return None
+    started = state.get("started_at")
+    return {"pid": state.get("pid"), "command": state.get("command") or "a sync or publish",
+            "stage": state.get("stage") or "starting", "started_at": started,
+            "started": _when(started) if started else "—"}
+
+
+@bp.app_template_global("running_pipeline")
+def running_pipeline() -> dict | None:
+    """For the Sync-now button: the run holding the data dir's lock, or None."""
+    return _running_view(pipeline_state(_settings()))
+
+
 @bp.route("/sync", methods=["POST"])
 @require_basic_auth
 def sync_now():
+    """Start one `feedsvc sync --publish`; while one runs (started from anywhere), start nothing and say which."""
     _check_csrf()
-    command = (f"import subprocess, sys; r = subprocess.call([sys.executable, '-m', 'feedsvc.cli', 'sync', "
-               f"'--quiet']); sys.exit(subprocess.call([sys.executable, '-m', 'feedsvc.cli', 'render']) "
-               f"if r in (0, 1) else r)")
-    subprocess.Popen([sys.executable, "-c", command], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                     start_new_session=True)
+    settings = _settings()
+    try:
+        running, started = start_in_background(settings, origin="the dashboard"), True
+    except PipelineBusy as busy:
+        running, started = busy.holder, False
+    except OSError as exc:
+        current_app.logger.error("could not start the sync: %s", exc.strerror or exc)
+        abort(503)
     if request.headers.get("X-Requested-With") == "fetch":
-        return jsonify({"started": True})
-    return Response(status=303, headers={"Location": url_for("dashboard.syncs")})
+        return jsonify({"started": started, "running": _running_view(running)}), 202 if started else 409
+    return Response(status=303, headers={"Location": url_for("dashboard.overview") + "#sync-h"})
 
 
 @bp.route("/sync/status")
@@ -248,4 +267,5 @@ def sync_status():
     snapshot = current_snapshot(settings.snapshots_dir)
     return jsonify({"run": None if run is None else {"id": run.id, "status": run.status, "kind": run.kind,
                                                       "progress": run.progress, "requests": run.requests},
+                    "running": running_pipeline(),
                     "etag": snapshot.etag if snapshot else None})

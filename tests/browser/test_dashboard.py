@@ -157,3 +157,26 @@ def test_sync_now_ends_in_a_new_snapshot(page, site):
     playwright_api.expect(page.locator("#etag")).not_to_have_text(before, timeout=60000)
     assert page.locator("#etag").inner_text() == current_snapshot(site["settings"].snapshots_dir).etag
     shot(page, "after-sync")
+
+
+def test_sync_now_shows_the_running_one_until_it_ends(page, site):
+    site["sandbox"].shop.advance(new_orders=1, status_changes=1)
+    page.goto(site["server"].url + "/")
+    before = page.locator("#etag").inner_text()
+    site["sandbox"].hold()  # the started run waits at the simulator while the page is looked at
+    try:
+        page.click("#sync-now")
+        playwright_api.expect(page.locator("#sync-state")).to_contain_text("Running since", timeout=30000)
+        playwright_api.expect(page.locator("#sync-state")).to_contain_text("(from the dashboard)")
+        playwright_api.expect(page.locator("#sync-now")).to_be_disabled()
+        assert site["sandbox"].wait_until_held()
+        other = page.context.new_page()  # a second window shows the same run, its button off
+        other.goto(site["server"].url + "/")
+        playwright_api.expect(other.locator("#sync-now")).to_be_disabled()
+        playwright_api.expect(other.locator("#sync-state")).to_contain_text("Running since")
+        shot(other, "sync-running")
+        other.close()
+    finally:
+        site["sandbox"].release()
+    playwright_api.expect(page.locator("#etag")).not_to_have_text(before, timeout=60000)
+    playwright_api.expect(page.locator("#sync-now")).to_be_enabled()

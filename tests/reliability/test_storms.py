@@ -26,7 +26,7 @@ def test_sync_survives_a_storm_and_the_old_feed_stays_served(tmp_path):
         shop.advance(new_orders=15, status_changes=10, new_tracking=3)
         sandbox.reset_stats()
         sandbox.set_faults(error_rate=0.25, throttle_storm_rate=0.2, timeout_rate=0.05, latency=0.0, seed=3)
-        served, stop = [], threading.Event()
+        served, stop, first_read = [], threading.Event(), threading.Event()
         with GunicornServer(env) as server:
             with server.client(auth=(USER, PASSWORD)) as client:
                 old_etag = client.get("/feed.xml").headers["etag"]
@@ -37,10 +37,12 @@ def test_sync_survives_a_storm_and_the_old_feed_stays_served(tmp_path):
                         while not stop.is_set() and time.monotonic() < deadline:
                             response = reader.get("/feed.xml")
                             served.append((response.status_code, response.headers.get("etag")))
+                            first_read.set()
                             time.sleep(0.05)
 
                 reader = threading.Thread(target=keep_fetching)
                 reader.start()
+                assert first_read.wait(60), "the reader never got an answer"
                 results = []
                 for _ in range(6):  # bounded: a few runs at most
                     client_ = StoredenClient.from_settings(settings, backoff=0.05)
@@ -50,7 +52,6 @@ def test_sync_survives_a_storm_and_the_old_feed_stays_served(tmp_path):
                         break
                 during = list(served)
                 build_and_publish(settings)
-                time.sleep(0.3)
                 stop.set()
                 reader.join()
                 new_etag = client.get("/feed.xml").headers["etag"]

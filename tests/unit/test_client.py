@@ -168,6 +168,16 @@ def test_no_tracking_is_none(response):
     assert client.get_tracking("1_a") is None
 
 
+def test_tracking_as_one_shipment_or_a_list_of_them():
+    one = {"courier": "BRT", "tracking": "JJD1 / JJD2"}
+    several = [{"courier": "BRT", "tracking": ""}, {"courier": "GLS", "tracking": "Z9"}]
+    for body in (one, several):
+        client, _ = make_client(lambda request, body=body: httpx.Response(200, json=body))
+        assert client.get_tracking("1_a") == body
+    client, _ = make_client(lambda request: httpx.Response(200, json=[{"tracking": " "}, None]))
+    assert client.get_tracking("1_a") is None
+
+
 def test_couriers_accepts_array_or_object():
     client, _ = make_client(lambda r: httpx.Response(200, json=[{"code": "TNT", "name": "TNT"}]))
     assert client.couriers() == {"TNT": {"code": "TNT", "name": "TNT"}}

@@ -249,9 +249,108 @@ def test_discount_without_coupon_code_and_no_line_for_zero():
     assert not [i for i in map_order(raw, context=CONTEXT).order.items if i.type == "discount"]
 
 
-def test_discount_larger_than_the_order_is_refused():
-    message = mapping_error(order_10483(saleAmount=D("500")))
-    assert "order total is negative" in message and "saleAmount" in message
+def _one_product_order(price, *, sale, coupon="MEGA50", shipping=0, fee=0, total="computed", payment="stripe"):
+    """Seed order with one product line at `price`, a coupon worth `sale`, and the shop's total."""
+    raw = seed()
+    raw["cart"]["items"] = {"900#|#": {"count": 1, "price": D(price), "options": "", "title": "Guitar strings",
+                                        "sku": "GS-1"}}
+    raw["cart"].update(couponCode=coupon, saleAmount=sale, shippingAmount=D(shipping), paymentAmount=D(fee),
+                       paymentProfile=payment)
+    raw["payment"] = payment
+    raw["total"] = raw["cart"]["total"] = total
+    return raw
+
+
+def _discount_warnings(result):
+    return [note for note in result.notes if note.kind == "discount"]
+
+
+def test_discount_larger_than_the_goods_is_capped_to_the_shop_total_with_a_warning():
+    # The issue's order: goods 30.00, coupon 50.00, free shipping, Storeden's total 0.00.
+    result = map_order(_one_product_order("30.00", sale=D("50.00"), total=D("0.00")), context=CONTEXT)
+    order = result.order
+    coupon = only_item(order, "discount")
+    assert (coupon.name, coupon.code, coupon.total_price.with_vat) == ("Coupon MEGA50", "discount-MEGA50", D("-30.00"))
+    assert order.total.with_vat == D("0.00") and order.total.rounding is None
+    assert_money_identities(order)
+    [warning] = _discount_warnings(result)
+    assert "MEGA50" in warning.message and "50.00" in warning.message and "capped to 30.00" in warning.message
+    assert warning.rule == "MAP:discount"
+    assert not [note for note in result.notes if note.kind == "total"]  # the total matches Storeden's
+
+
+@pytest.mark.parametrize("shipping, fee, sale, shop_total, capped, total", [
+    ("7.50", "0", "50.00", "7.50", "30.00", "7.50"),     # the coupon took the goods; shipping was paid
+    ("7.50", "10.00", "100.00", "0.00", "47.50", "0.00"),  # more than goods + shipping + COD fee
+    ("7.50", "10.00", "100.00", "5.00", "42.50", "5.00"),
+    ("4.90", "0", "33.33", "1.57", "33.33", "1.57"),      # Storeden took shipping too: nothing to cap
+    ("0", "0", "30.01", "0.00", "30.00", "0.00"),          # a cent over
+])
+def test_discount_beyond_the_goods_is_capped_so_the_total_equals_the_shops(shipping, fee, sale, shop_total,
+                                                                            capped, total):
+    raw = _one_product_order("30.00", sale=D(sale), shipping=shipping, fee=fee, total=D(shop_total),
+                             payment="mark" if fee != "0" else "stripe")
+    result = map_order(raw, context=CONTEXT)
+    order = result.order
+    assert only_item(order, "discount").total_price.with_vat == -D(capped)
+    assert order.total.with_vat == D(total) == D(shop_total)
+    assert_money_identities(order)
+    assert len(_discount_warnings(result)) == (0 if capped == sale else 1)
+
+
+@pytest.mark.parametrize("shop_total", [None, "", "lots", D("-20.00"), D("99.00")])
+def test_discount_beyond_everything_without_a_usable_shop_total_leaves_a_zero_total(shop_total):
+    result = map_order(_one_product_order("30.00", sale=D("50.00"), shipping="7.50", total=shop_total),
+                       context=CONTEXT)
+    order = result.order
+    assert only_item(order, "discount").total_price.with_vat == D("-37.50")
+    assert order.total.with_vat == D("0.00") and order.total.rounding is None
+    assert_money_identities(order)
+    assert "MEGA50" in _discount_warnings(result)[0].message
+
+
+def test_several_coupons_together_beyond_the_goods_are_named_in_the_line_and_the_warning():
+    result = map_order(_one_product_order("30.00", sale=D("45.00"), coupon=["WELCOME5", " ESTATE40 "],
+                                          total=D("0.00")), context=CONTEXT)
+    coupon = only_item(result.order, "discount")
+    assert (coupon.name, coupon.total_price.with_vat) == ("Coupon WELCOME5, ESTATE40", D("-30.00"))
+    assert "WELCOME5, ESTATE40" in _discount_warnings(result)[0].message
+
+
+def test_discount_up_to_the_goods_is_not_capped():
+    result = map_order(_one_product_order("30.00", sale=D("30.00"), shipping="7.50", total=D("7.50")),
+                       context=CONTEXT)
+    assert only_item(result.order, "discount").total_price.with_vat == D("-30.00")
+    assert [note.kind for note in result.notes] == ["country", "country"]  # the seed's unknown UID 119
+
+
+def test_a_discount_without_coupon_code_is_named_in_the_warning_by_its_field():
+    result = map_order(_one_product_order("30.00", sale=D("50.00"), coupon="", total=D("0.00")), context=CONTEXT)
+    assert "cart.saleAmount" in _discount_warnings(result)[0].message
+
+
+def test_rounding_never_takes_the_order_total_below_zero():
+    result = map_order(_one_product_order("30.00", sale=D("30.00"), total=D("-0.03")), context=CONTEXT)
+    assert result.order.total.with_vat == D("0.00") and result.order.total.rounding is None
+    assert any(note.kind == "total" for note in result.notes)
+
+
+@settings(max_examples=200, deadline=None)
+@given(price=st.decimals(min_value=0, max_value=500, places=2),
+       shipping=st.decimals(min_value=0, max_value=30, places=2),
+       sale=st.decimals(min_value=0, max_value=1000, places=2),
+       shop_total=st.one_of(st.none(), st.decimals(min_value=-50, max_value=600, places=2)),
+       rate=st.sampled_from([D(0), D(4), D("5.5"), D(10), D(21), D(22)]))
+def test_any_discount_gives_a_total_at_or_above_zero_with_exact_arithmetic(price, shipping, sale, shop_total, rate):
+    result = map_order(_one_product_order(price, sale=sale, shipping=shipping, total=shop_total),
+                       context=MappingContext(vat_rate=rate))
+    order = result.order
+    assert order.total.with_vat >= 0
+    assert_money_identities(order)
+    discount = [i for i in order.items if i.type == "discount"]
+    if shop_total is not None and sale > price and 0 <= shop_total <= price + shipping <= shop_total + sale:
+        assert order.total.with_vat == shop_total
+    assert all(-d.total_price.with_vat <= sale for d in discount)
 
 
 # -- shipping --------------------------------------------------------------------
@@ -513,6 +612,36 @@ def test_prices_with_more_than_two_decimals_are_rounded_with_a_warning():
 
 def test_package_numbers():
     assert package_numbers({"tracking": "A1, B2;C3  D4,,A1\n"}) == ("A1", "B2", "C3", "D4")
+    assert package_numbers({"tracking": "JJD00011122 / JJD00011123"}) == ("JJD00011122", "JJD00011123")
+    assert package_numbers({"tracking": "JJD00011122 - JJD00011123"}) == ("JJD00011122", "JJD00011123")
+
+
+@pytest.mark.parametrize("separator", [" / ", "/", " - ", " | ", "|", " — ", "—", " – ", "–", ",", ", ", ";",
+                                       " ; ", " + ", "+", " & ", "&", "\n", "\r\n", "\t", " \u2212 ", " -- ",
+                                       " . ", " # ", " * ", " ... "])
+def test_a_separator_between_two_numbers_is_never_a_package_number(separator):
+    numbers = package_numbers({"tracking": f"JJD00011122{separator}JJD00011123"})
+    assert numbers == ("JJD00011122", "JJD00011123")
+
+
+@pytest.mark.parametrize("value", ["/", " - ", "—", "|", "-", "--", "...", "#", "* * *", "()", "\u00a0", "&amp;",
+                                   "n/a", "N/A", "none", "TBD", "in preparazione", "https://www.brt.it/track"])
+def test_tracking_without_a_number_gives_no_package_number(value):
+    assert package_numbers({"tracking": value}) == ()
+    assert package_numbers([{"tracking": [value, value]}]) == ()
+
+
+def test_package_numbers_keep_hyphens_inside_a_number_and_fold_duplicates_across_case_and_shapes():
+    assert package_numbers({"tracking": "RR-123-456-IT"}) == ("RR-123-456-IT",)
+    assert package_numbers({"tracking": "jjd0001 JJD0001, Jjd0001"}) == ("jjd0001",)
+    assert package_numbers([{"tracking": "A1 / B2"}, {"tracking": ["b2", "C3 - A1"]}]) == ("A1", "B2", "C3")
+    assert package_numbers({"tracking": ["A1", 42, None, {"x": 1}, " - "]}) == ("A1", "42")
+
+
+def test_labels_words_and_urls_around_numbers_are_not_package_numbers():
+    assert package_numbers({"tracking": "BRT: 084012345678912 and 084012345678913"}) == \
+        ("084012345678912", "084012345678913")
+    assert package_numbers({"tracking": "Tracking n. JJD0001 https://track.example.com/JJD0001?x=1"}) == ("JJD0001",)
     assert package_numbers({"tracking": 1234567876543}) == ("1234567876543",)
     assert package_numbers([{"tracking": "X1"}, {"tracking": ["X2", "X1"]}, None]) == ("X1", "X2")
     for nothing in (None, {}, {"tracking": ""}, {"tracking": None}, {"tracking": " , ;"}, "1234", []):
@@ -597,6 +726,47 @@ def test_unusable_orders_raise_mapping_error_naming_the_field(change, reason):
 @pytest.mark.parametrize("raw", [None, [], "order", 42, {}])
 def test_non_orders_raise_mapping_error(raw):
     assert mapping_error(raw)
+
+
+AMPERSANDS = "Guitar&amplifier Pen&notebook Rossi&copy Srl &amp;amp; AT&T &"
+AMPERSANDS_KEPT = "Guitar&amplifier Pen&notebook Rossi&copy Srl &amp; AT&T &"
+
+
+def test_text_with_ampersands_reaches_every_field_as_written():
+    raw = seed()
+    for section in ("billing", "delivery"):
+        for key in ("fullname", "addr1", "city", "zip"):
+            raw[section][key] = f"{key} {AMPERSANDS}"
+    raw["billing"]["addr2"] = AMPERSANDS
+    raw["billing"]["vat"] = AMPERSANDS
+    raw["cart"]["items"] = {"105251#|#xl_red": {"count": 1, "price": 110, "options": AMPERSANDS,
+                                                 "title": AMPERSANDS, "sku": AMPERSANDS}}
+    raw["cart"].update(couponCode="Save&amp;amp;Win", saleAmount=D("5.00"), shippingProfile=AMPERSANDS,
+                       paymentProfile="pay&amp;amp;go", total=D("112.50"))
+    raw.update(payment="pay&amp;amp;go", total=D("112.50"))
+    order = map_order(raw, summary={"short_id": "S&amp;amp;1"}, context=CONTEXT).order
+    assert order.billing.name == f"fullname {AMPERSANDS_KEPT}"
+    assert order.billing.street == f"addr1 {AMPERSANDS_KEPT} {AMPERSANDS_KEPT}"
+    assert order.shipping.street == f"addr1 {AMPERSANDS_KEPT}"
+    assert (order.billing.city, order.shipping.zip) == (f"city {AMPERSANDS_KEPT}", f"zip {AMPERSANDS_KEPT}")
+    assert order.billing.vat_id == AMPERSANDS_KEPT
+    product = only_item(order, "product")
+    assert (product.name, product.code, product.variant_name) == (AMPERSANDS_KEPT,) * 3
+    discount = only_item(order, "discount")
+    assert (discount.name, discount.code) == ("Coupon Save&amp;Win", "discount-Save&amp;Win")
+    assert only_item(order, "shipping").name == AMPERSANDS_KEPT
+    billing = only_item(order, "billing")
+    assert (billing.name, billing.code) == ("pay&amp;go", "payment-pay&amp;go")
+    assert order.code == "S&amp;1"
+    xml = order_xml(order).decode()
+    assert "Guitar&amp;amplifier Pen&amp;notebook Rossi&amp;copy Srl &amp;amp; AT&amp;T &amp;" in xml
+
+
+def test_a_blank_title_named_after_the_sku_is_decoded_once():
+    raw = seed()
+    raw["cart"]["items"]["105251#|#xl_red"].update(title="", sku="Pen&amp;amp;Ink")
+    product = only_item(map_order(raw, context=CONTEXT).order, "product")
+    assert (product.name, product.code) == ("Pen&amp;Ink", "Pen&amp;Ink")
 
 
 def test_hostile_text_is_cleaned_not_fatal():

@@ -35,6 +35,53 @@ def test_entities_are_decoded_once(value, expected):
     assert clean(value) == expected
 
 
+@pytest.mark.parametrize("value", [
+    "Guitar&amplifier bundle", "Pen&notebook set", "Rossi&copy Srl", "Caf&eacute", "A&lt B&gt C", "&ampx",
+    "x&quot", "&AMP", "&copy2024", "Fish&chips", "R&D", "&", "a &", "&&", "&;", "&#;", "&#x;", "&#xZZ;", "&# 65;",
+    "&#65", "&#x41", "&unknownname;", "&EACUTE;", "&1abc;", "& amp;",
+])
+def test_incomplete_or_unknown_references_stay_as_written(value):
+    assert clean(value) == value
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("Rossi&copy; Srl", "Rossi© Srl"),
+    ("&AMP;&amp;&#38;&#x26;&#X26;", "&&&&&"),
+    ("&Eacute;&eacute;", "Éé"),
+    ("&#00065;&#x0041;", "AA"),
+    ("&#x1F600;", "\U0001f600"),
+    ("&NotEqualTilde;", "\u2242\u0338"),  # a name that stands for two characters
+    ("&#150; &#128; &#x9F;", "– € Ÿ"),  # 128-159 are Windows-1252, as in HTML
+    ("a&amp;amp;b", "a&amp;b"),
+    ("a&amp;amp;amp;b", "a&amp;amp;b"),
+    ("&amp;lt;", "&lt;"),
+    ("&amp;", "&"),
+    ("x&amp;", "x&"),
+])
+def test_complete_references_are_decoded_once(value, expected):
+    assert clean(value) == expected
+
+
+@pytest.mark.parametrize("value", ["&#0;", "&#x0;", "&#1;", "&#x1F;", "&#xD800;", "&#xDFFF;", "&#55296;",
+                                   "&#x110000;", "&#1114112;", "&#xFFFE;", "&#xFFFF;", "&#x7F;", "&#129;",
+                                   "&#x8D;", "&#99999999999999999999999999;", "&#x00000000000000000000;"])
+def test_references_to_characters_xml_cannot_carry_are_dropped(value):
+    assert clean(f"Ma{value}rio") == "Mario"
+    assert clean(f"Mario{value}") == "Mario"
+
+
+def test_reference_to_a_line_break_becomes_a_space_in_one_line_fields():
+    assert clean("Via&#10;Roma&#x9;1") == "Via Roma 1"
+    assert clean("Ring&#13;&#10;twice", one_line=False) == "Ring\ntwice"
+
+
+def test_text_cleaned_before_is_not_decoded_again():
+    once = clean("A&amp;amp;B")
+    assert once == "A&amp;B"
+    assert clean(once, references=False) == "A&amp;B"
+    assert clean(f"{once}  x\u00e9", references=False) == "A&amp;B xé"
+
+
 def test_nfc_composes_accents():
     assert clean("Forli\u0300") == "Forlì"
     assert clean("e\u0301") == "\u00e9"

@@ -1,4 +1,4 @@
-// feedsvc dashboard: copy buttons, revealing the secret URL on request, and "Sync now" progress.
+// feedsvc dashboard: copy buttons, revealing the secret URL on request, and "Sync now" with the running run.
 (function () {
   "use strict";
   document.querySelectorAll("button.copy").forEach(function (button) {
@@ -18,26 +18,41 @@
   }
   var form = document.getElementById("sync-form");
   if (form) {
+    var state = document.getElementById("sync-state");
+    var button = document.getElementById("sync-now");
+    var shown = document.getElementById("etag");
+    var etag = shown ? shown.textContent : null;
+    var describe = function (running, run) {
+      var text = "Running since " + running.started + ": " + running.command + ", " + running.stage;
+      if (run && run.status === "running" && run.progress) { text += " (" + run.progress + ")"; }
+      return text;
+    };
+    // Follow the run holding the lock until it ends; then show the new feed, or say nothing changed.
+    var poll = function (tries) {
+      fetch("sync/status", { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (s) {
+        if (s.running) {
+          button.disabled = true;
+          state.textContent = describe(s.running, s.run);
+          if (tries < 3600) { window.setTimeout(function () { poll(tries + 1); }, 1000); }
+          return;
+        }
+        button.disabled = false;
+        if (s.etag && s.etag !== etag) { state.textContent = "New feed published."; window.location.reload(); return; }
+        state.textContent = s.run ? "Sync " + s.run.status + "; the feed is unchanged." : "";
+      });
+    };
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      var state = document.getElementById("sync-state");
-      var before = document.getElementById("etag");
-      var etag = before ? before.textContent : null;
       var body = new URLSearchParams(new FormData(form));
+      button.disabled = true;
       state.textContent = "Starting…";
       fetch(form.action, { method: "POST", body: body, headers: { "X-Requested-With": "fetch" }, credentials: "same-origin" })
-        .then(function () {
-          var tries = 0;
-          var poll = function () {
-            tries += 1;
-            fetch("sync/status", { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (s) {
-              if (s.run) { state.textContent = "Sync " + s.run.status + (s.run.progress ? " (" + s.run.progress + ")" : ""); }
-              if (s.etag && s.etag !== etag) { state.textContent = "New feed published."; window.location.reload(); return; }
-              if (tries < 120) { window.setTimeout(poll, 1000); }
-            });
-          };
-          window.setTimeout(poll, 1000);
+        .then(function (r) { return r.json(); })
+        .then(function (answer) {
+          if (answer.running) { state.textContent = (answer.started ? "Started. " : "Already running. ") + describe(answer.running, null); }
+          poll(0);
         });
     });
+    if (button.disabled) { poll(0); }
   }
 })();
