@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import decimal
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import NamedTuple
 from datetime import datetime, timezone
@@ -47,6 +46,7 @@ from feedsvc.retino.countries import CountryResolver, load_override_file, parse_
 from feedsvc.retino.model import COD_ITEM_NAME, Address, Item, Order, OrderTotal
 from feedsvc.retino.text import MAX_TEXT, clean
 from feedsvc.storeden.payload import PayloadError, cart_items, money, order_timestamp, show, text
+from feedsvc.storeden.vocabulary import looks_like_cod
 
 ROUNDING_TOLERANCE = Decimal("0.05")
 MAX_AMOUNT = Decimal(1_000_000)
@@ -58,13 +58,6 @@ _URL = re.compile(r"https?://\S+")
 _PHONE_CHARS = re.compile(r"[0-9+/().\s-]+")
 _NON_DIGITS = re.compile(r"[^0-9]")
 _LOCALE_SPLIT = re.compile(r"[_\-.@]")
-_NOT_ALNUM = re.compile(r"[^0-9a-z]+")
-# "Cash on delivery" in the languages of Retino's and Storeden's markets, folded
-# (lower case, no accents, separators as single spaces).
-_COD_PHRASES = ("cash on delivery", "contrassegno", "nachnahme", "dobirka", "dobierka",
-                "contre remboursement", "contra reembolso", "contrareembolso", "pobranie", "pobraniem",
-                "utanvet", "rembours", "ramburs", "pouzece", "pago contra entrega", "cobro a la entrega")
-_COD_TOKENS = ("cod", "c o d")
 # ISO 4217 codes that are not money an order can be paid in.
 _NOT_A_CURRENCY = frozenset({"XXX", "XTS", "XAU", "XAG", "XPT", "XPD", "XBA", "XBB", "XBC", "XBD",
                              "XDR", "XSU", "XUA"})
@@ -127,22 +120,6 @@ def checkout_labels(payload: object) -> dict[str, str]:
         if label:
             labels[str(code).strip()] = label
     return labels
-
-
-def _fold(value: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", value.casefold())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return _NOT_ALNUM.sub(" ", plain).strip()
-
-
-def looks_like_cod(label: str) -> bool:
-    """True when a payment label or code says cash on delivery, in any of several languages."""
-    folded = _fold(label)
-    if not folded:
-        return False
-    if folded in _COD_TOKENS or "cod" in folded.split(" "):
-        return True
-    return any(phrase in folded for phrase in _COD_PHRASES)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import httpx
 
 from feedsvc import __version__, jsonutil
 from feedsvc.storeden.throttle import Throttle
+from feedsvc.storeden.vocabulary import STOREDEN_RATE
 
 log = logging.getLogger("feedsvc.storeden")
 
@@ -88,8 +89,8 @@ def _retry_after(value: str | None) -> float | None:
 
 
 class StoredenClient:
-    def __init__(self, base_url: str, key: str, exchange: str, *, rate_requests: int = 5,
-                 rate_seconds: float = 60.0, transport: httpx.BaseTransport | None = None,
+    def __init__(self, base_url: str, key: str, exchange: str, *, rate_requests: int = STOREDEN_RATE.requests,
+                 rate_seconds: float = STOREDEN_RATE.seconds, transport: httpx.BaseTransport | None = None,
                  connect_timeout: float = 10.0, read_timeout: float = 60.0,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
                  max_attempts: int = 4, max_429: int = 8, backoff: float = 1.0):

@@ -15,11 +15,12 @@ from feedsvc import jsonutil
 from feedsvc.config import ConfigError, Settings
 from feedsvc.retino import rules
 from feedsvc.retino.countries import CountryResolver
-from feedsvc.retino.mapping import (MappingContext, MappingError, checkout_labels, language, looks_like_cod,
-                                    map_order, package_numbers, phone_number)
+from feedsvc.retino.mapping import (MappingContext, MappingError, checkout_labels, language, map_order,
+                                    package_numbers, phone_number)
 from feedsvc.retino.model import COD_ITEM_NAME, Address
 from feedsvc.retino.render import order_xml
 from feedsvc.retino.text import MAX_TEXT
+from feedsvc.storeden.vocabulary import looks_like_cod
 
 D = Decimal
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
