@@ -20,9 +20,10 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, NamedTuple
 
 from feedsvc import jsonutil
+from feedsvc.fragments import CachedFragment
 
 MIGRATIONS: list[str] = [
     # 1: the first schema
@@ -110,17 +111,18 @@ class StoredOrder:
         return data
 
 
-@dataclass
-class CachedFragment:
-    """A published order's <ORDER> bytes and what the build needs to know about it without parsing them."""
+class SearchColumns(NamedTuple):
+    """The columns the build writes for each published order, which the dashboard searches and shows."""
 
-    source_key: str
-    xml: bytes
     code: str
-    order_ref: str
-    date: str
-    packages: tuple[str, ...]
-    notes: list[tuple[str, str, str]]  # (rule, severity, message): mapping warnings and its own findings
+    email: str
+    customer: str
+    country: str
+    total: str
+    total_cents: int
+    payment: str
+    is_cod: int
+    package_numbers: str
 
 
 @dataclass
@@ -348,19 +350,13 @@ class Store:
         return self.db.execute("SELECT COUNT(*) FROM orders WHERE order_ts >= ?", (since_ts,)).fetchone()[0]
 
     # -- build outcome --------------------------------------------------------
-    @staticmethod
-    def mapped_row(order_id: str, order) -> tuple:
-        """The searchable columns of a published order, small enough to keep for a 100k-order build."""
-        return (order.code, order.email, order.billing.name, order.shipping.country, str(order.total.with_vat),
-                int(order.total.with_vat * 100), next((i.code for i in order.items if i.type == "billing"), ""),
-                1 if order.is_cod else 0, " ".join(order.package_numbers), order_id)
-
-    def save_build_outcome(self, *, fragments: Iterable[tuple[str, CachedFragment]], mapped_rows,
+    def save_build_outcome(self, *, fragments: Iterable[tuple[str, CachedFragment]],
+                           columns: Iterable[tuple[str, SearchColumns]],
                            quarantined: dict[str, tuple[str, str]], findings: dict[str, list[tuple[str, str, str]]],
                            since_ts: int) -> None:
         """Everything a build learnt, in one transaction.
 
-        The fragments of the orders rendered now with their mapped columns, the
+        The fragments of the orders rendered now with their search columns, the
         quarantine and the findings; fragments of orders that left the window or
         were not published are forgotten. So a build killed at any point leaves a
         cached fragment only beside the columns it was mapped to.
@@ -374,7 +370,7 @@ class Store:
                   jsonutil.dumps([list(note) for note in f.notes])) for order_id, f in fragments))
             self.db.executemany("UPDATE orders SET code = ?, email = ?, customer = ?, country = ?, total = ?,"
                                 " total_cents = ?, payment = ?, is_cod = ?, package_numbers = ?"
-                                " WHERE order_id = ?", mapped_rows)
+                                " WHERE order_id = ?", ((*cols, order_id) for order_id, cols in columns))
             self.db.execute("DELETE FROM quarantine")
             self.db.executemany("INSERT INTO quarantine (order_id, reason, raw, at) VALUES (?, ?, ?, ?)",
                                 [(oid, reason, raw, now) for oid, (reason, raw) in quarantined.items()])

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 from lxml import etree
 
 from feedsvc.retino.api import Confirmed, RetinoClient
-from feedsvc.retino.api_sandbox import RetinoSandboxServer
+from feedsvc.retino.sandbox import RetinoSandboxServer
 from feedsvc.retino.mapping import MappingContext, MappingError, checkout_labels, map_order
 from feedsvc.retino.model import COD_ITEM_NAME
 from feedsvc.retino.push_payload import order_json

@@ -11,7 +11,7 @@ import pytest
 from feedsvc import jsonutil
 from feedsvc.retino.api import (Confirmed, RetinoAuthError, RetinoClient, RetinoNotFound, RetinoRejected,
                                 RetinoUnknownStore, Rejected)
-from feedsvc.retino.api_sandbox import RetinoSandboxServer
+from feedsvc.retino.sandbox import RetinoSandboxServer
 from feedsvc.retino.mapping import MappingContext, MappingError, checkout_labels, map_order
 from feedsvc.retino.push_payload import is_pickup, is_pushed, order_json, status_history
 from feedsvc.storeden.shop import CHECKOUT_METHODS, Shop
@@ -229,7 +229,7 @@ def test_the_simulator_refuses_bulk_calls_over_100_and_takes_the_documents_examp
 def test_the_command_prints_the_settings_and_serves(tmp_path):
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-c", "from feedsvc.retino.api_sandbox import retino_sandbox_command as c; c()",
+        [sys.executable, "-c", "from feedsvc.commands.retino_sandbox import retino_sandbox_command as c; c()",
          "--port", str(port), "--token", TOKEN, "--store-id", "shop-uk"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
