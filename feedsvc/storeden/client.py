@@ -10,7 +10,6 @@ secret appear in no message and no log line.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import random
 import time
@@ -20,6 +19,7 @@ from typing import Any, Callable, Iterator
 import httpx
 
 from feedsvc import __version__, jsonutil
+from feedsvc.retry_after import parse_retry_after
 from feedsvc.storeden.throttle import Throttle
 from feedsvc.storeden.vocabulary import STOREDEN_RATE
 
@@ -73,19 +73,6 @@ def _error_message(body: Any, text: str) -> str:
         if body.get("err"):
             return str(body["err"])
     return text[:500]
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 class StoredenClient:
@@ -156,7 +143,7 @@ class StoredenClient:
                 self.stats.responses_429 += 1
                 if throttled > self.max_429:
                     raise StoredenThrottledError(f"Storeden kept answering 429 to {path}", status=429, path=path)
-                wait = _retry_after(response.headers.get("retry-after"))
+                wait = parse_retry_after(response.headers.get("retry-after"))
                 self.throttle.fill()
                 if wait is not None:
                     self._pause(wait)

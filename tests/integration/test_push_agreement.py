@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 from lxml import etree
 
-from feedsvc.retino.api import Confirmed, RetinoClient
+from feedsvc.retino.answers import Confirmed
+from feedsvc.retino.api import RetinoClient
 from feedsvc.retino.sandbox import RetinoSandboxServer
 from feedsvc.retino.mapping import MappingContext, MappingError, checkout_labels, map_order
 from feedsvc.retino.model import COD_ITEM_NAME

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from feedsvc import jsonutil
-from feedsvc.retino.api import (Confirmed, RetinoAuthError, RetinoClient, RetinoNotFound, RetinoRejected,
-                                RetinoUnknownStore, Rejected)
+from feedsvc.retino.answers import Confirmed, Rejected
+from feedsvc.retino.api import RetinoAuthError, RetinoClient, RetinoNotFound, RetinoRejected, RetinoUnknownStore
 from feedsvc.retino.sandbox import RetinoSandboxServer
 from feedsvc.retino.mapping import MappingContext, MappingError, checkout_labels, map_order
 from feedsvc.retino.push_payload import is_pickup, is_pushed, order_json, status_history
