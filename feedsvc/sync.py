@@ -25,7 +25,7 @@ from feedsvc.pipeline import hold
 from feedsvc.progress import Progress
 from feedsvc.storeden.client import (StoredenAuthError, StoredenClient, StoredenError, StoredenNotFound,
                                      StoredenQuotaError)
-from feedsvc.storeden.payload import PayloadError, order_timestamp, parse_iso
+from feedsvc.storeden.payload import PayloadError, latest_event_ts, order_timestamp
 from feedsvc.storeden.vocabulary import SHIPPED_STATUSES, NotAStatus, order_status, status_or_none
 from feedsvc.store import Store
 
@@ -57,17 +57,6 @@ class SyncResult:
         if self.errors:
             line += f"; {len(self.errors)} errors, first: {self.errors[0]}"
         return line
-
-
-def _latest_event(entry: dict) -> int | None:
-    stamps = []
-    for event in entry.get("events") or []:
-        if isinstance(event, dict) and isinstance(event.get("iso_date"), str):
-            try:
-                stamps.append(parse_iso(event["iso_date"]))
-            except ValueError:
-                continue
-    return max(stamps) if stamps else None
 
 
 def _summary_ts(entry: dict) -> int | None:
@@ -215,7 +204,7 @@ class _Run:
 
     def incremental(self, since: float) -> None:
         answer = self.client.orders_filter(int(since) - OVERLAP_SECONDS, int(self.now) + 60)
-        entries = [(entry, _latest_event(entry)) for entry in answer["orders"] if isinstance(entry, dict)]
+        entries = [(entry, latest_event_ts(entry)) for entry in answer["orders"] if isinstance(entry, dict)]
         self.process(entries, "incremental")
 
 

@@ -1,4 +1,4 @@
-"""Reading Storeden order payloads: both `cart.items` shapes, order dates, money values.
+"""Reading Storeden order payloads: both `cart.items` shapes, order and event dates, money values.
 
 Storeden's `order.json` keys cart items by `"<product uid>#|#<options>"` (or by
 the bare uid); `legacy_order.json` sends a list whose items carry
@@ -143,6 +143,18 @@ def parse_iso(value: str) -> int:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise PayloadError(f"ISO date without a UTC offset: {show(value)}")
     return int(moment.timestamp())
+
+
+def latest_event_ts(entry: dict) -> int | None:
+    """When the latest of an orders_filter.json entry's `events` happened (epoch seconds); None without one."""
+    stamps = []
+    for event in entry.get("events") or []:
+        if isinstance(event, dict) and isinstance(event.get("iso_date"), str):
+            try:
+                stamps.append(parse_iso(event["iso_date"]))
+            except ValueError:
+                continue
+    return max(stamps) if stamps else None
 
 
 def _epoch(value: object) -> int | None:
