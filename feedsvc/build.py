@@ -19,12 +19,15 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from feedsvc import faults
-from feedsvc.config import Settings
+from feedsvc.config import ConfigError, Settings
 from feedsvc.pipeline import hold
 from feedsvc.publish import PublishError, SnapshotWriter, open_private
-from feedsvc.retino.mapping import MappingContext, MappingError, map_order
+from feedsvc.retino.context import InvalidContext, MappingContext, checkout_labels
+from feedsvc.retino.countries import load_override_file, parse_country_list
+from feedsvc.retino.mapping import MappingError, map_order
 from feedsvc.retino.render import FEED_HEAD, feed_tail, order_fragment
 from feedsvc.retino.rules import OrderChecker
 from feedsvc.retino.validate import validate_path
@@ -79,12 +82,35 @@ class _Pass:
     ref_to_order_id: dict[str, str] = field(default_factory=dict)
 
 
+# The setting behind each MappingContext field that a wrong value can come from.
+_CONTEXT_SETTINGS = {"vat_rate": "FEEDSVC_VAT_RATE", "currency": "FEEDSVC_CURRENCY",
+                     "default_country": "FEEDSVC_DEFAULT_COUNTRY", "order_url": "FEEDSVC_ORDER_URL",
+                     "country_overrides": "FEEDSVC_COUNTRY_MAP"}
+
+
+def mapping_context_from(settings: Settings, *, checkout_methods: Any = None, countries: Any = None
+                         ) -> MappingContext:
+    """The mapping context of these settings and reference data (checkoutMethods.json, /countries/list.json).
+
+    ConfigError naming the variable when a value cannot be used.
+    """
+    try:
+        overrides = load_override_file(settings.country_map_file) if settings.country_map_file else {}
+        return MappingContext(
+            vat_rate=settings.vat_rate, currency=settings.currency, cod_methods=settings.cod_methods,
+            default_country=settings.default_country, timezone=settings.zone, order_url=settings.order_url,
+            checkout_labels=checkout_labels(checkout_methods), country_overrides=overrides,
+            fetched_countries=parse_country_list(countries) if countries else {})
+    except InvalidContext as exc:
+        raise ConfigError(_CONTEXT_SETTINGS[exc.field], exc.problem) from None
+    except ValueError as exc:  # the override file
+        raise ConfigError("FEEDSVC_COUNTRY_MAP", str(exc)) from None
+
+
 def mapping_context(settings: Settings, store: Store) -> MappingContext:
-    return MappingContext.from_settings(
-        settings,
-        checkout_methods=store.get_reference("checkoutMethods"),
-        countries=store.get_reference("countries"),
-    )
+    """The mapping context of these settings and the reference data the sync stored."""
+    return mapping_context_from(settings, checkout_methods=store.get_reference("checkoutMethods"),
+                                countries=store.get_reference("countries"))
 
 
 def search_columns(order: Order) -> SearchColumns:
