@@ -231,7 +231,7 @@ def _build(settings, store, now, started) -> BuildResult:
     shop_now = datetime.fromtimestamp(now, settings.zone).replace(tzinfo=None)
     blamed: dict[str, str] = {}
     with SnapshotWriter(settings.snapshots_dir) as writer:
-        fresh_path = writer.staging / "fresh.xml"
+        fresh_path = writer.xml_path.with_name("fresh.xml")
         for attempt in (1, 2):
             state = _render_pass(store, settings, context, build_key, writer, fresh_path, since_ts, set(blamed))
             # Only the orders rendered now are checked: a cached fragment passed the same check when it was
@@ -241,7 +241,7 @@ def _build(settings, store, now, started) -> BuildResult:
             errors = [f for f in report.findings if f.severity == "error"]
             if not errors:
                 break
-            newly_blamed = {}
+            newly_blamed: dict[str, str] = {}
             for finding in errors:
                 order_id = state.code_to_order_id.get(finding.order_code or "")
                 if order_id and order_id not in blamed:
@@ -312,5 +312,6 @@ def _record(store: Store, state: _Pass, findings_by_order, since_ts: int, fresh_
                 yield entry.order_id, replace(entry.fragment, xml=fresh.read(length))
                 faults.reached("fragments-saving")
         store.save_build_outcome(fragments=read_back(),
-                                 columns=[(entry.order_id, entry.columns) for entry in state.fresh],
+                                 columns=[(entry.order_id, entry.columns) for entry in state.fresh
+                                          if entry.columns is not None],
                                  quarantined=state.quarantined, findings=findings_by_order, since_ts=since_ts)

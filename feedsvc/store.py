@@ -465,6 +465,7 @@ class Store:
     def start_sync_run(self, kind: str) -> int:
         cursor = self.db.execute("INSERT INTO sync_runs (started_at, kind, status) VALUES (?, ?, 'running')",
                                  (time.time(), kind))
+        assert cursor.lastrowid is not None  # set by every INSERT
         return cursor.lastrowid
 
     def update_sync_run(self, run_id: int, **fields) -> None:

@@ -14,6 +14,7 @@ that fully succeeded.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 import time
 from dataclasses import dataclass, field
@@ -74,6 +75,13 @@ class _Run:
         self.settings, self.client, self.store = settings, client, store
         self.result, self.progress = result, progress
         self.now, self.window_start, self.run_id = now, window_start, run_id
+
+    def known(self, order_id: str) -> sqlite3.Row:
+        """The stored row of an order this run has recorded."""
+        row = self.store.get_known(order_id)
+        if row is None:
+            raise LookupError(f"order {order_id} is not in the store")
+        return row
 
     def refresh_reference_data(self) -> None:
         for name, fetch, optional in (("checkoutMethods", self.client.checkout_methods, False),
@@ -147,7 +155,7 @@ class _Run:
         except PayloadError:
             order_ts = None
         self.store.save_order_raw(order_id, text, status=status, order_ts=order_ts)
-        known = self.store.get_known(order_id)
+        known = self.known(order_id)
         if status in SHIPPED_STATUSES and (known["tracking_status"] != status or not known["has_tracking"]):
             faults.reached("details-saved")
             self.fetch_tracking(order_id, status)
@@ -164,7 +172,7 @@ class _Run:
                 continue
             if self.needs_details(entry, known, event_ts):
                 plan.append((order_id, verdict, "details", entry.get("status")))
-            elif self.needs_tracking(order_id, self.store.get_known(order_id)["status"]):
+            elif self.needs_tracking(order_id, self.known(order_id)["status"]):
                 plan.append((order_id, "changed", "tracking", None))
             else:
                 self.result.orders_unchanged += 1
@@ -173,7 +181,7 @@ class _Run:
                 if what == "details":
                     self.fetch(order_id, listed_status)
                 else:
-                    self.fetch_tracking(order_id, self.store.get_known(order_id)["status"])
+                    self.fetch_tracking(order_id, self.known(order_id)["status"])
             except (StoredenAuthError, StoredenQuotaError):
                 raise
             except StoredenError as exc:
@@ -191,7 +199,8 @@ class _Run:
                                            progress=f"{done}/{len(plan)} orders")
 
     def full_list(self) -> None:
-        entries, seen = [], set()
+        entries: list[tuple[dict, int | None]] = []
+        seen: set[str] = set()
         for page in self.client.list_pages(from_ts=self.window_start - 1, to_ts=int(self.now) + 60, limit=100):
             faults.reached("list-page")
             for entry in page:

@@ -38,6 +38,7 @@ def render_command(output: str | None, full: bool) -> None:
         click.echo(f"feedsvc render: {outcome.publish_error}", err=True)
         sys.exit(EXIT_FAILED)
     result = outcome.build
+    assert result is not None  # published, or publish_error says why not
     published = result.snapshot_dir / "feed.xml"
     if output == "-":
         with open(published, "rb") as src:

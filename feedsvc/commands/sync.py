@@ -41,6 +41,7 @@ def sync_command(days: int | None, publish: bool, forever: bool, quiet: bool) ->
         click.echo(f"feedsvc sync: {exc}", err=True)
         sys.exit(EXIT_BUSY)
     result = outcome.sync
+    assert result is not None  # a run with sync=True synced, or raised
     click.echo(result.summary())
     if outcome.build is not None:
         click.echo(outcome.build.summary())

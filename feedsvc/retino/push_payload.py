@@ -57,7 +57,8 @@ def retino_statuses(storeden_status: Any, *, pickup: bool) -> tuple[str, ...]:
 
     Empty for 6/7 (not pushed) and for a status the table does not know.
     """
-    paths = STATUS_TABLE.get(status_or_none(storeden_status))
+    status = status_or_none(storeden_status)
+    paths = STATUS_TABLE.get(status) if status is not None else None
     if paths is None:
         return ()
     return paths[1] if pickup else paths[0]
