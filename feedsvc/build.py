@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from feedsvc import faults
-from feedsvc.config import ConfigError, Settings
+from feedsvc.config import ConfigError, Settings, variable_of
 from feedsvc.pipeline import hold
 from feedsvc.publish import PublishError, SnapshotWriter, open_private
 from feedsvc.retino.context import InvalidContext, MappingContext, checkout_labels
@@ -82,17 +82,12 @@ class _Pass:
     ref_to_order_id: dict[str, str] = field(default_factory=dict)
 
 
-# The setting behind each MappingContext field that a wrong value can come from.
-_CONTEXT_SETTINGS = {"vat_rate": "FEEDSVC_VAT_RATE", "currency": "FEEDSVC_CURRENCY",
-                     "default_country": "FEEDSVC_DEFAULT_COUNTRY", "order_url": "FEEDSVC_ORDER_URL",
-                     "country_overrides": "FEEDSVC_COUNTRY_MAP"}
-
-
 def mapping_context_from(settings: Settings, *, checkout_methods: Any = None, countries: Any = None
                          ) -> MappingContext:
     """The mapping context of these settings and reference data (checkoutMethods.json, /countries/list.json).
 
-    ConfigError naming the variable when a value cannot be used.
+    ConfigError naming the variable when a value cannot be used (load_settings has checked them all at
+    start-up; the country map file can have changed since).
     """
     try:
         overrides = load_override_file(settings.country_map_file) if settings.country_map_file else {}
@@ -102,9 +97,10 @@ def mapping_context_from(settings: Settings, *, checkout_methods: Any = None, co
             checkout_labels=checkout_labels(checkout_methods), country_overrides=overrides,
             fetched_countries=parse_country_list(countries) if countries else {})
     except InvalidContext as exc:
-        raise ConfigError(_CONTEXT_SETTINGS[exc.field], exc.problem) from None
+        field = "country_map_file" if exc.field == "country_overrides" else exc.field
+        raise ConfigError(variable_of(field), exc.problem) from None
     except ValueError as exc:  # the override file
-        raise ConfigError("FEEDSVC_COUNTRY_MAP", str(exc)) from None
+        raise ConfigError(variable_of("country_map_file"), str(exc)) from None
 
 
 def mapping_context(settings: Settings, store: Store) -> MappingContext:

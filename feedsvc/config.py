@@ -1,9 +1,17 @@
-"""Settings: every FEEDSVC_* variable, read once into one frozen object.
+"""Settings: every variable feedsvc reads, in one table (SETTINGS), read and checked once into a frozen Settings.
 
-Values come from the process environment, then from a `.env` file in the
-working directory (the environment wins). A wrong value stops start-up with a
-`ConfigError` that names the variable. Secrets are kept out of `repr()` so a
-logged Settings object never leaks them.
+Each `Setting` row names the environment variable, the Settings field, the
+default (written once, as it would be written in the environment), the
+parser that turns the text into the value and refuses what it cannot use,
+and one line for people. `load_settings` walks the table, then applies the
+rules that concern several settings at once. Values come from the process
+environment, then from a `.env` file in the working directory (the
+environment wins). A wrong value stops start-up with a `ConfigError` that
+names the variable, before anything runs. Secrets are kept out of `repr()` so
+a logged Settings object never leaks them.
+
+Adding a setting is one row here, its field in `Settings`, and its row in the
+README's configuration table (tests/unit/test_config.py compares them).
 
 The data dir holds customers' names, addresses and e-mails: it is created
 0700 (its files 0600, see store.py, publish.py, pipeline.py), and one an older
@@ -13,25 +21,32 @@ version left open to others is tightened at start-up, with a log line.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import re
+import ssl
 import stat
 import zoneinfo
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-from feedsvc.storeden.vocabulary import DEFAULT_EXCLUDED_STATUSES, NotAStatus, parse_status
+from feedsvc.retino import order_url
+from feedsvc.storeden.vocabulary import (COD_METHOD_CODES, DEFAULT_EXCLUDED_STATUSES, STOREDEN_RATE, NotAStatus,
+                                         Rate, parse_rate, parse_status)
 
 log = logging.getLogger("feedsvc.config")
 
 MIN_TOKEN_HEX = 32
 PRIVATE_DIR_MODE = 0o700
-_TOKEN_RE = re.compile(r"^[0-9a-fA-F]+$")
-_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+# gunicorn's forms: HOST:PORT, [IPv6]:PORT, HOST alone (port 8000), unix:PATH, fd://N
+_BIND = re.compile(r"^(?:unix:.+|fd://\d+|[^\s:\[\]]+|(?:\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]*):(\d{1,5}))$")
 
 
 class ConfigError(ValueError):
@@ -42,34 +57,260 @@ class ConfigError(ValueError):
         super().__init__(f"{variable}: {problem}")
 
 
+# -- parsers: the text of a variable → its value, or ValueError saying what is wrong ----------------
+
+Parser = Callable[[str], Any]
+
+
+def text(value: str) -> str:
+    return value
+
+
+def whole_number(minimum: int, maximum: int | None = None) -> Parser:
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {value!r}") from None
+        if number < minimum:
+            raise ValueError(f"must be at least {minimum}, got {number}")
+        if maximum is not None and number > maximum:
+            raise ValueError(f"must be at most {maximum}, got {number}")
+        return number
+    return parse
+
+
+def optional(parse: Parser) -> Parser:
+    """`parse`, with "" (unset) meaning None."""
+    return lambda value: parse(value) if value else None
+
+
+def boolean(value: str) -> bool:
+    folded = value.lower()
+    if folded in ("", "0", "false", "no", "off"):
+        return False
+    if folded in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"expected 1/0, true/false, yes/no; got {value!r}")
+
+
+def http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in value):
+        raise ValueError(f"expected an http(s) URL such as https://connect.storeden.com/v1.1, got {value!r}")
+    return value.rstrip("/")
+
+
+def storeden_rate(value: str) -> Rate:
+    return parse_rate(value)
+
+
+def directory(value: str) -> Path:
+    return Path(value).expanduser()
+
+
+def readable_file(value: str) -> Path | None:
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not os.access(path, os.R_OK) or not path.is_file():
+        raise ValueError(f"cannot read {path}")
+    return path
+
+
+def country_map(value: str) -> Path | None:
+    """The operator's country table: a readable JSON object {"<uid>": "<ISO alpha-2>"}."""
+    from feedsvc.retino.countries import load_override_file  # pycountry loads when a setting needs it
+
+    path = readable_file(value)
+    if path is not None:
+        load_override_file(path)
+    return path
+
+
+def feed_token(value: str) -> str:
+    if value and (len(value) < MIN_TOKEN_HEX or not _HEX.match(value)):
+        raise ValueError(f"must be at least {MIN_TOKEN_HEX} hexadecimal characters from a random source "
+                         "(run `feedsvc init` for one)")
+    return value
+
+
+def currency(value: str) -> str:
+    from feedsvc.retino.codes import is_currency
+
+    code = value.upper()
+    if not is_currency(code):
+        raise ValueError(f"{value!r} is not an ISO 4217 currency code such as EUR or CZK")
+    return code
+
+
+def country(value: str) -> str:
+    from feedsvc.retino.countries import iso_country
+
+    code = iso_country(value)
+    if code is None:
+        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code such as IT or DE")
+    return code
+
+
+def percentage(value: str) -> Decimal:
+    try:
+        rate = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"expected a percentage such as 22, got {value!r}") from None
+    if not rate.is_finite() or rate < 0 or rate > 100:
+        raise ValueError(f"must be between 0 and 100, got {value!r}")
+    return rate
+
+
+def words(value: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in value.split(",") if part.strip())
+
+
+def statuses(value: str) -> frozenset[int]:
+    try:
+        return frozenset(status for part in value.split(",") if part.strip()
+                         if (status := parse_status(part)) is not None)
+    except NotAStatus as exc:
+        raise ValueError(f"expected comma-separated Storeden statuses (0-8) such as 6,7; {exc}") from None
+
+
+def time_zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+def order_url_pattern(value: str) -> str:
+    return order_url.check_pattern(value)
+
+
+def bind_address(value: str) -> str:
+    match = _BIND.match(value)
+    if not match or (match.group(1) and not 1 <= int(match.group(1)) <= 65535):
+        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8000 (or unix:PATH), got {value!r}")
+    return value
+
+
+def workers(value: str) -> int:
+    """The gunicorn workers; unset: two per CPU plus one, at most 8."""
+    if not value:
+        return min(2 * multiprocessing.cpu_count() + 1, 8)
+    return whole_number(1)(value)
+
+
+def one_of(*choices: str) -> Parser:
+    def parse(value: str) -> str:
+        if value.lower() not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return value.lower()
+    return parse
+
+
+# -- the table ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Setting:
+    variable: str
+    field: str  # the Settings attribute
+    default: str  # as it would be written in the environment; "" for unset
+    parse: Parser
+    doc: str  # one line for people
+    secret: bool = False  # kept out of repr() and of logs
+    strip: bool = True  # surrounding white space is not part of the value
+    blank_is_default: bool = True  # False: an empty value is a value (an empty list)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("FEEDSVC_STOREDEN_URL", "storeden_url", "https://connect.storeden.com/v1.1", http_url,
+            "Storeden API base"),
+    Setting("FEEDSVC_STOREDEN_KEY", "storeden_key", "", text, "your API key (a READ key is enough)", secret=True),
+    Setting("FEEDSVC_STOREDEN_EXCHANGE", "storeden_exchange", "", text, "your API exchange, the key's pair",
+            secret=True),
+    Setting("FEEDSVC_STOREDEN_RATE", "storeden_rate", str(STOREDEN_RATE), storeden_rate,
+            "requests per seconds the client never exceeds"),
+    Setting("FEEDSVC_DATA_DIR", "data_dir", "./var", directory, "SQLite store, snapshots, lock file (private)"),
+    Setting("FEEDSVC_DAYS", "days", "7", whole_number(1), "feed window in days (by order date)"),
+    Setting("FEEDSVC_SYNC_INTERVAL", "sync_interval", "3600", whole_number(1),
+            "seconds between syncs of `sync --forever`"),
+    Setting("FEEDSVC_FEED_TOKEN", "feed_token", "", feed_token, "the secret of GET /feed/<token>.xml",
+            secret=True),
+    Setting("FEEDSVC_FEED_USER", "feed_user", "", text, "Basic-auth user of GET /feed.xml and the dashboard"),
+    Setting("FEEDSVC_FEED_PASSWORD", "feed_password", "", text, "Basic-auth password", secret=True, strip=False),
+    Setting("FEEDSVC_CURRENCY", "currency", "EUR", currency, "currency when an order carries none"),
+    Setting("FEEDSVC_VAT_RATE", "vat_rate", "22", percentage, "percent; Storeden prices are VAT-inclusive"),
+    Setting("FEEDSVC_COD_METHODS", "cod_methods", ",".join(sorted(COD_METHOD_CODES)), words,
+            "payment method codes that mean cash on delivery", blank_is_default=False),
+    Setting("FEEDSVC_DEFAULT_COUNTRY", "default_country", "IT", country,
+            "country when one cannot be mapped (with a warning)"),
+    Setting("FEEDSVC_COUNTRY_MAP", "country_map_file", "", country_map,
+            'JSON file {"<Storeden country UID>": "IT", …} overriding the built-in table'),
+    Setting("FEEDSVC_TIMEZONE", "timezone", "Europe/Rome", time_zone, "the shop's zone for DATE"),
+    Setting("FEEDSVC_EXCLUDE_STATUSES", "exclude_statuses", ",".join(map(str, sorted(DEFAULT_EXCLUDED_STATUSES))),
+            statuses, "Storeden statuses (0-8) left out of the feed", blank_is_default=False),
+    Setting("FEEDSVC_ORDER_URL", "order_url", "", order_url_pattern, "pattern for ORDER_URL"),
+    Setting("FEEDSVC_TLS_CERT", "tls_cert", "", readable_file, "PEM certificate; HTTPS with FEEDSVC_TLS_KEY"),
+    Setting("FEEDSVC_TLS_KEY", "tls_key", "", readable_file, "PEM private key of FEEDSVC_TLS_CERT"),
+    Setting("FEEDSVC_TRUST_PROXY", "trust_proxy", "0", boolean, "behind a TLS-terminating reverse proxy"),
+    Setting("FEEDSVC_MAX_SNAPSHOT_AGE", "max_snapshot_age", "25200", whole_number(60),
+            "seconds after which /healthz reports the feed stale"),
+    Setting("FEEDSVC_BIND", "bind", "127.0.0.1:8000", bind_address, "gunicorn's address"),
+    Setting("PORT", "port", "", optional(whole_number(1, 65535)), "alone: gunicorn binds 0.0.0.0:$PORT"),
+    Setting("FEEDSVC_WORKERS", "workers", "", workers, "gunicorn workers (unset: two per CPU plus one, 8 at most)"),
+    Setting("FEEDSVC_ACCESS_LOG", "access_log", "-", text, "gunicorn's access log file (- for stdout)"),
+    Setting("FEEDSVC_ERROR_LOG", "error_log", "-", text, "gunicorn's error log file (- for stderr)"),
+    Setting("FEEDSVC_LOG_LEVEL", "log_level", "info", one_of(*LOG_LEVELS), "gunicorn's log level"),
+)
+_BY_FIELD = {setting.field: setting for setting in SETTINGS}
+
+
+def variable_of(field_name: str) -> str:
+    """The environment variable behind a Settings field."""
+    return _BY_FIELD[field_name].variable
+
+
 @dataclass(frozen=True)
 class Settings:
-    storeden_url: str = "https://connect.storeden.com/v1.1"
-    storeden_key: str = field(default="", repr=False)
-    storeden_exchange: str = field(default="", repr=False)
-    rate_requests: int = 5
-    rate_seconds: float = 60.0
-    data_dir: Path = Path("./var")
-    days: int = 7
-    sync_interval: int = 3600
-    feed_token: str = field(default="", repr=False)
-    feed_user: str = ""
-    feed_password: str = field(default="", repr=False)
-    currency: str = "EUR"
-    vat_rate: Decimal = Decimal("22")
-    cod_methods: frozenset[str] = frozenset({"mark"})
-    default_country: str = "IT"
-    country_map_file: Path | None = None
-    timezone: str = "Europe/Rome"
-    exclude_statuses: frozenset[int] = DEFAULT_EXCLUDED_STATUSES
-    order_url: str = ""
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    trust_proxy: bool = False
-    max_snapshot_age: int = 7 * 3600
-    bind: str = "127.0.0.1:8000"
+    storeden_url: str
+    storeden_key: str = field(repr=False)
+    storeden_exchange: str = field(repr=False)
+    storeden_rate: Rate
+    data_dir: Path
+    days: int
+    sync_interval: int
+    feed_token: str = field(repr=False)
+    feed_user: str
+    feed_password: str = field(repr=False)
+    currency: str
+    vat_rate: Decimal
+    cod_methods: frozenset[str]
+    default_country: str
+    country_map_file: Path | None
+    timezone: str
+    exclude_statuses: frozenset[int]
+    order_url: str
+    tls_cert: Path | None
+    tls_key: Path | None
+    trust_proxy: bool
+    max_snapshot_age: int
+    bind: str
+    port: int | None
+    workers: int
+    access_log: str
+    error_log: str
+    log_level: str
 
     # -- derived values -------------------------------------------------
+    @property
+    def rate_requests(self) -> int:
+        return self.storeden_rate.requests
+
+    @property
+    def rate_seconds(self) -> float:
+        return self.storeden_rate.seconds
+
     @property
     def database_path(self) -> Path:
         return self.data_dir / "feedsvc.sqlite3"
@@ -100,8 +341,8 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret value set, for redaction in logs and tests."""
-        values = (self.storeden_key, self.storeden_exchange, self.feed_token, self.feed_password)
-        return tuple(v for v in values if v)
+        values = (getattr(self, setting.field) for setting in SETTINGS if setting.secret)
+        return tuple(value for value in values if value)
 
     def with_overrides(self, **changes) -> "Settings":
         return replace(self, **changes)
@@ -116,6 +357,16 @@ class Settings:
             )
 
 
+assert {f.name for f in fields(Settings)} == set(_BY_FIELD), "every Settings field has exactly one row"
+
+
+def defaults(**changes: Any) -> Settings:
+    """The settings of an empty environment (no side effects: the data dir is not created), with `changes`."""
+    return Settings(**{**{s.field: s.parse(s.default) for s in SETTINGS}, **changes})
+
+
+# -- reading them ---------------------------------------------------------------------------------
+
 def _environment(env: Mapping[str, str] | None, dotenv_path: Path | None) -> dict[str, str]:
     if env is not None:
         return dict(env)
@@ -127,55 +378,46 @@ def _environment(env: Mapping[str, str] | None, dotenv_path: Path | None) -> dic
     return merged
 
 
-def _int(env, name, default, minimum):
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
+def _read(setting: Setting, env: Mapping[str, str]) -> tuple[Any, bool]:
+    """(the value, whether the environment gave one)."""
+    raw = env.get(setting.variable)
+    given = raw is not None and (raw.strip() != "" or not setting.blank_is_default)
+    value = raw if given and raw is not None else setting.default
     try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(name, f"expected a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(name, f"must be at least {minimum}, got {value}")
-    return value
+        return setting.parse(value.strip() if setting.strip else value), given
+    except ValueError as exc:
+        raise ConfigError(setting.variable, str(exc)) from None
 
 
-def _bool(env, name):
-    raw = env.get(name, "").strip().lower()
-    if raw in ("", "0", "false", "no", "off"):
-        return False
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    raise ConfigError(name, f"expected 1/0, true/false, yes/no; got {raw!r}")
+def _together(values: dict[str, Any], first: str, second: str) -> None:
+    if bool(values[first]) != bool(values[second]):
+        missing = second if values[first] else first
+        raise ConfigError(variable_of(missing),
+                          f"{variable_of(first)} and {variable_of(second)} must be set together")
 
 
-def _rate(env):
-    name = "FEEDSVC_STOREDEN_RATE"
-    raw = env.get(name, "").strip() or "5/60"
-    match = _RATE_RE.match(raw)
-    if not match:
-        raise ConfigError(name, f"expected REQUESTS/SECONDS such as 5/60, got {raw!r}")
-    count, seconds = int(match.group(1)), float(match.group(2))
-    if count < 1 or seconds <= 0:
-        raise ConfigError(name, f"both numbers must be positive, got {raw!r}")
-    return count, seconds
+def _check_tls_pair(cert: Path, key: Path) -> None:
+    def no_passphrase() -> bytes:
+        raise ValueError("the key is encrypted; gunicorn needs it without a passphrase")
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key, password=no_passphrase)
+    except (ssl.SSLError, ValueError) as exc:
+        raise ConfigError("FEEDSVC_TLS_KEY", f"{cert} and {key} are not a PEM certificate and its private key "
+                                             f"({getattr(exc, 'reason', None) or exc})") from None
 
 
-def _path(env, name):
-    raw = env.get(name, "").strip()
-    return Path(raw).expanduser() if raw else None
+def _cross_checks(values: dict[str, Any], given: set[str]) -> None:
+    """The rules that concern several settings at once."""
+    _together(values, "feed_user", "feed_password")
+    _together(values, "tls_cert", "tls_key")
+    if values["tls_cert"] is not None:
+        _check_tls_pair(values["tls_cert"], values["tls_key"])
+    if "port" in given and "bind" not in given:
+        values["bind"] = f"0.0.0.0:{values['port']}"
 
 
-def _readable_file(env, name):
-    path = _path(env, name)
-    if path is not None and not os.access(path, os.R_OK):
-        raise ConfigError(name, f"cannot read {path}")
-    return path
-
-
-def _data_dir(env):
+def _prepare_data_dir(path: Path) -> None:
     name = "FEEDSVC_DATA_DIR"
-    path = Path(env.get(name, "").strip() or "./var").expanduser()
     try:
         path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
     except OSError as exc:
@@ -183,7 +425,6 @@ def _data_dir(env):
     if not path.is_dir() or not os.access(path, os.R_OK | os.X_OK):
         raise ConfigError(name, f"{path} is not a readable directory")
     _make_private(path)
-    return path
 
 
 def _make_private(path: Path) -> None:
@@ -201,110 +442,15 @@ def _make_private(path: Path) -> None:
                 "names, addresses and e-mails", path, mode)
 
 
-def _token(env):
-    name = "FEEDSVC_FEED_TOKEN"
-    token = env.get(name, "").strip()
-    if token and (len(token) < MIN_TOKEN_HEX or not _TOKEN_RE.match(token)):
-        raise ConfigError(
-            name,
-            f"must be at least {MIN_TOKEN_HEX} hexadecimal characters from a random source "
-            "(run `feedsvc init` for one)",
-        )
-    return token
-
-
-def _vat_rate(env):
-    name = "FEEDSVC_VAT_RATE"
-    raw = env.get(name, "").strip() or "22"
-    try:
-        rate = Decimal(raw)
-    except InvalidOperation:
-        raise ConfigError(name, f"expected a percentage such as 22, got {raw!r}") from None
-    if not rate.is_finite() or rate < 0 or rate > 100:
-        raise ConfigError(name, f"must be between 0 and 100, got {raw!r}")
-    return rate
-
-
-def _code(env, name, default, length):
-    raw = (env.get(name, "").strip() or default).upper()
-    if len(raw) != length or not raw.isalpha() or not raw.isascii():
-        raise ConfigError(name, f"expected a {length}-letter code, got {raw!r}")
-    return raw
-
-
-def _timezone(env):
-    name = "FEEDSVC_TIMEZONE"
-    raw = env.get(name, "").strip() or "Europe/Rome"
-    try:
-        zoneinfo.ZoneInfo(raw)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(name, f"unknown time zone {raw!r}") from None
-    return raw
-
-
-def _statuses(env):
-    name = "FEEDSVC_EXCLUDE_STATUSES"
-    raw = env.get(name)
-    if raw is None:
-        return DEFAULT_EXCLUDED_STATUSES
-    try:
-        return frozenset(parse_status(part) for part in raw.split(",") if part.strip())
-    except NotAStatus as exc:
-        raise ConfigError(name, f"expected comma-separated Storeden statuses (0-8) such as 6,7; {exc}") from None
-
-
-def _words(env, name, default):
-    raw = env.get(name)
-    if raw is None:
-        return frozenset(default)
-    return frozenset(part.strip() for part in raw.split(",") if part.strip())
-
-
-def _tls(env):
-    cert = _readable_file(env, "FEEDSVC_TLS_CERT")
-    key = _readable_file(env, "FEEDSVC_TLS_KEY")
-    if (cert is None) != (key is None):
-        missing = "FEEDSVC_TLS_KEY" if key is None else "FEEDSVC_TLS_CERT"
-        raise ConfigError(missing, "FEEDSVC_TLS_CERT and FEEDSVC_TLS_KEY must be set together")
-    return cert, key
-
-
 def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: Path | None = None) -> Settings:
-    """Read and check every setting; raises ConfigError naming the variable."""
-    e = _environment(env, dotenv_path)
-    rate_requests, rate_seconds = _rate(e)
-    tls_cert, tls_key = _tls(e)
-    feed_user = e.get("FEEDSVC_FEED_USER", "").strip()
-    feed_password = e.get("FEEDSVC_FEED_PASSWORD", "")
-    if bool(feed_user) != bool(feed_password):
-        missing = "FEEDSVC_FEED_PASSWORD" if feed_user else "FEEDSVC_FEED_USER"
-        raise ConfigError(missing, "FEEDSVC_FEED_USER and FEEDSVC_FEED_PASSWORD must be set together")
-    bind = e.get("FEEDSVC_BIND", "").strip()
-    if not bind and e.get("PORT", "").strip():
-        bind = f"0.0.0.0:{_int(e, 'PORT', 8000, 1)}"
-    return Settings(
-        storeden_url=(e.get("FEEDSVC_STOREDEN_URL", "").strip() or Settings.storeden_url).rstrip("/"),
-        storeden_key=e.get("FEEDSVC_STOREDEN_KEY", "").strip(),
-        storeden_exchange=e.get("FEEDSVC_STOREDEN_EXCHANGE", "").strip(),
-        rate_requests=rate_requests,
-        rate_seconds=rate_seconds,
-        data_dir=_data_dir(e),
-        days=_int(e, "FEEDSVC_DAYS", 7, 1),
-        sync_interval=_int(e, "FEEDSVC_SYNC_INTERVAL", 3600, 1),
-        feed_token=_token(e),
-        feed_user=feed_user,
-        feed_password=feed_password,
-        currency=_code(e, "FEEDSVC_CURRENCY", "EUR", 3),
-        vat_rate=_vat_rate(e),
-        cod_methods=_words(e, "FEEDSVC_COD_METHODS", {"mark"}),
-        default_country=_code(e, "FEEDSVC_DEFAULT_COUNTRY", "IT", 2),
-        country_map_file=_readable_file(e, "FEEDSVC_COUNTRY_MAP"),
-        timezone=_timezone(e),
-        exclude_statuses=_statuses(e),
-        order_url=e.get("FEEDSVC_ORDER_URL", "").strip(),
-        tls_cert=tls_cert,
-        tls_key=tls_key,
-        trust_proxy=_bool(e, "FEEDSVC_TRUST_PROXY"),
-        max_snapshot_age=_int(e, "FEEDSVC_MAX_SNAPSHOT_AGE", 7 * 3600, 60),
-        bind=bind or "127.0.0.1:8000",
-    )
+    """Read and check every setting (SETTINGS, then the cross-setting rules); ConfigError names the variable."""
+    environment = _environment(env, dotenv_path)
+    values: dict[str, Any] = {}
+    given: set[str] = set()
+    for setting in SETTINGS:
+        values[setting.field], was_given = _read(setting, environment)
+        if was_given:
+            given.add(setting.field)
+    _cross_checks(values, given)
+    _prepare_data_dir(values["data_dir"])
+    return Settings(**values)

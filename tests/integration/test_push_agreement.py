@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 from lxml import etree
 
 from feedsvc.build import mapping_context_from
-from feedsvc.config import Settings
+from feedsvc.config import defaults
 from feedsvc.retino.answers import Confirmed
 from feedsvc.retino.api import RetinoClient
 from feedsvc.retino.context import checkout_labels
@@ -30,7 +30,7 @@ from feedsvc.retino.sandbox import RetinoSandboxServer
 from feedsvc.storeden.shop import CHECKOUT_METHODS, Shop
 from tests.reliability.hostile_orders import hostile_order, nasty_text
 
-DEFAULT_CONTEXT = mapping_context_from(Settings())
+DEFAULT_CONTEXT = mapping_context_from(defaults())
 
 STORE = "main-shop"
 CONTEXT = replace(DEFAULT_CONTEXT, checkout_labels=checkout_labels(CHECKOUT_METHODS))

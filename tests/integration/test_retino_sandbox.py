@@ -11,7 +11,7 @@ import pytest
 
 from feedsvc import jsonutil
 from feedsvc.build import mapping_context_from
-from feedsvc.config import Settings
+from feedsvc.config import defaults
 from feedsvc.retino.answers import Confirmed, Rejected
 from feedsvc.retino.api import RetinoAuthError, RetinoClient, RetinoNotFound, RetinoRejected, RetinoUnknownStore
 from feedsvc.retino.context import checkout_labels
@@ -21,7 +21,7 @@ from feedsvc.retino.sandbox import RetinoSandboxServer
 from feedsvc.storeden.shop import CHECKOUT_METHODS, Shop
 from tests.integration.servers import ROOT, free_port
 
-DEFAULT_CONTEXT = mapping_context_from(Settings())
+DEFAULT_CONTEXT = mapping_context_from(defaults())
 
 TOKEN = "rt_8f3c1a9d2b7e4f60"
 STORE = "main-shop"

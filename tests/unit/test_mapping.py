@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from feedsvc import jsonutil
 from feedsvc.build import mapping_context_from
-from feedsvc.config import ConfigError, Settings
+from feedsvc.config import ConfigError, defaults
 from feedsvc.retino import rules
 from feedsvc.retino.context import InvalidContext, checkout_labels
 from feedsvc.retino.mapping import MappingError, language, map_order, package_numbers, phone_number
@@ -25,7 +25,7 @@ from feedsvc.storeden.vocabulary import looks_like_cod
 
 D = Decimal
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-CONTEXT = mapping_context_from(Settings())
+CONTEXT = mapping_context_from(defaults())
 
 
 def load(name):
@@ -575,7 +575,7 @@ def test_country_resolution_through_the_context(tmp_path):
     assert result.warnings == ()
     override = tmp_path / "countries.json"
     override.write_text(json.dumps({"119": "US"}))
-    context = mapping_context_from(Settings(country_map_file=override, default_country="DE"),
+    context = mapping_context_from(defaults(country_map_file=override, default_country="DE"),
                                            countries=[{"uid": "119", "iso_code": "SM"}, {"uid": "7", "iso_code": "AT"}])
     raw = seed()
     raw["delivery"]["country"] = "7"
@@ -661,12 +661,12 @@ def test_order_url_pattern():
         replace(CONTEXT, order_url="admin.example.com/{order_id}")
     assert caught.value.field == "order_url"
     with pytest.raises(ConfigError) as caught:
-        mapping_context_from(Settings(order_url="admin.example.com/{order_id}"))
+        mapping_context_from(defaults(order_url="admin.example.com/{order_id}"))
     assert caught.value.variable == "FEEDSVC_ORDER_URL"
 
 
 def test_context_from_settings():
-    settings = Settings(vat_rate=D("21"), currency="CZK", cod_methods=frozenset({"dobirka"}), default_country="CZ",
+    settings = defaults(vat_rate=D("21"), currency="CZK", cod_methods=frozenset({"dobirka"}), default_country="CZ",
                         timezone="Europe/Prague", order_url="https://shop.example.cz/admin/{order_id}")
     context = mapping_context_from(settings, checkout_methods=load("checkout_methods.json"))
     assert (context.vat_rate, context.currency, context.default_country, context.timezone) == \
@@ -675,7 +675,7 @@ def test_context_from_settings():
     assert context.countries.resolve("999") [0] == "CZ"
     order = map_order(seed(), context=context).order
     assert order.currency == "CZK" and order.order_url == "https://shop.example.cz/admin/132_56695c3c0a3be"
-    assert mapping_context_from(Settings()).checkout_labels == {}
+    assert mapping_context_from(defaults()).checkout_labels == {}
 
 
 @pytest.mark.parametrize("changes, variable", [
@@ -687,7 +687,7 @@ def test_impossible_contexts_are_refused_naming_the_field_and_the_setting(change
         replace(CONTEXT, **changes)
     assert caught.value.field == next(iter(changes))
     with pytest.raises(ConfigError) as caught:
-        mapping_context_from(Settings(**changes))
+        mapping_context_from(defaults(**changes))
     assert caught.value.variable == variable
 
 
@@ -695,7 +695,7 @@ def test_an_unusable_country_map_file_is_a_config_error(tmp_path):
     path = tmp_path / "countries.json"
     path.write_text('{"118": "Italy"}', encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
-        mapping_context_from(Settings(country_map_file=path))
+        mapping_context_from(defaults(country_map_file=path))
     assert caught.value.variable == "FEEDSVC_COUNTRY_MAP" and "'Italy'" in str(caught.value)
 
 

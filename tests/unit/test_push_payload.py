@@ -14,7 +14,7 @@ from hypothesis import given, settings, strategies as st
 
 from feedsvc import jsonutil
 from feedsvc.build import mapping_context_from
-from feedsvc.config import Settings
+from feedsvc.config import defaults
 from feedsvc.retino.context import checkout_labels
 from feedsvc.retino.mapping import map_order
 from feedsvc.retino.model import COD_ITEM_NAME, Address, Item, Order, OrderTotal, Price
@@ -22,7 +22,7 @@ from feedsvc.retino.push_payload import (NOT_PUSHED, PAYMENT_STATUSES, PROCESSIN
                                          is_pickup, is_pushed, order_json, order_utc, payload_hash, price_json,
                                          retino_statuses, status_history, utc_text)
 
-DEFAULT_CONTEXT = mapping_context_from(Settings())
+DEFAULT_CONTEXT = mapping_context_from(defaults())
 
 D = Decimal
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -12,13 +12,13 @@ from lxml import etree
 
 from feedsvc import jsonutil
 from feedsvc.build import mapping_context_from
-from feedsvc.config import Settings
+from feedsvc.config import defaults
 from feedsvc.retino.context import checkout_labels
 from feedsvc.retino.mapping import map_order
 from feedsvc.retino.model import Address, Item, Order, OrderTotal, Price
 from feedsvc.retino.render import DECLARATION, order_element, order_xml, render_feed
 
-DEFAULT_CONTEXT = mapping_context_from(Settings())
+DEFAULT_CONTEXT = mapping_context_from(defaults())
 
 D = Decimal
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from feedsvc.config import ConfigError, Settings, load_settings
+from feedsvc.config import ConfigError, defaults, load_settings
 from feedsvc.storeden import shop, vocabulary
 from feedsvc.storeden.vocabulary import NotAStatus, order_status, parse_status, status_or_none
 
@@ -93,7 +93,7 @@ def test_what_is_not_a_rate_is_refused_with_the_format(text):
 
 def test_the_simulator_and_the_client_default_to_storedens_rate():
     assert str(vocabulary.STOREDEN_RATE) == "5/60"
-    assert (Settings().rate_requests, Settings().rate_seconds) == vocabulary.STOREDEN_RATE
+    assert (defaults().rate_requests, defaults().rate_seconds) == vocabulary.STOREDEN_RATE
 
 
 @pytest.mark.parametrize("header, expected", [("3/5", (3, 5)), (" 0 / 5 ", (0, 5)), ("5/5", (5, 5)),
