@@ -20,6 +20,7 @@ wraps it with the TLS context and `do_handshake_on_connect=False`.
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import time
 from functools import partial
@@ -55,6 +56,15 @@ class DeadlineWorker(GeventWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._deadlines: dict = {}  # greenlet -> its connection's timer, until the first headers are in
+
+    def init_process(self) -> None:
+        # Until gunicorn installs the worker's own handlers (after gevent has patched, which takes a
+        # while), a signal would reach the handler inherited from the arbiter and be lost: a worker
+        # told to stop while booting would then run on until the arbiter gave up and killed it.
+        signal.signal(signal.SIGTERM, self.handle_exit)
+        for quit_signal in (signal.SIGINT, signal.SIGQUIT):
+            signal.signal(quit_signal, signal.SIG_DFL)
+        super().init_process()
 
     def run(self) -> None:
         context = ssl_context(self.cfg) if self.cfg.is_ssl else None
