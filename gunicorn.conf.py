@@ -8,7 +8,6 @@ FEEDSVC_HEADER_TIMEOUT seconds of being accepted (TLS handshake included) is
 closed, so slow or idle clients cannot starve the feed.
 """
 
-import logging
 import multiprocessing
 import os
 import resource
@@ -16,7 +15,7 @@ import resource
 from gunicorn.glogging import Logger
 
 from feedsvc.config import ConfigError, load_settings
-from feedsvc.web.redact import Redactor
+from feedsvc.web.redact import RedactingFilter, Redactor
 from feedsvc.web.worker import DeadlineWorker
 
 _settings = load_settings()
@@ -72,30 +71,15 @@ forwarded_allow_ips = ",".join(str(network) for network in _settings.proxy_netwo
 _redactor = Redactor(_settings.secrets())
 
 
-class _RedactingFilter(logging.Filter):
-    """Every record's message and traceback text, with the feed token and other secrets taken out."""
-
-    _formatter = logging.Formatter()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = _redactor.line(record.getMessage())
-        record.args = ()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = self._formatter.formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = _redactor.line(record.exc_text)
-        return True
-
-
 class RedactingLogger(Logger):
     """gunicorn's logger with the feed token taken out of every access and error line."""
 
     def setup(self, cfg):
         super().setup(cfg)
         for log in (self.error_log, self.access_log):
-            log.addFilter(_RedactingFilter())
+            log.addFilter(RedactingFilter(_redactor))
             for handler in log.handlers:
-                handler.addFilter(_RedactingFilter())
+                handler.addFilter(RedactingFilter(_redactor))
 
 
 logger_class = RedactingLogger

@@ -14,6 +14,7 @@ is decoded until it stops changing and judged on what it means:
 
 from __future__ import annotations
 
+import logging
 import re
 from urllib.parse import unquote
 
@@ -78,3 +79,22 @@ class Redactor:
 
     def line(self, text: str) -> str:
         return _WORD.sub(lambda match: self.word(match.group(0)), text)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter: every record's message and traceback text, with the secrets taken out."""
+
+    _formatter = logging.Formatter()
+
+    def __init__(self, redactor: Redactor):
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redactor.line(record.getMessage())
+        record.args = ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redactor.line(record.exc_text)
+        return True
