@@ -150,10 +150,10 @@ def orders():
     filters = query_values(ORDER_FILTERS)
     page = query_values({"page": PAGE})["page"]  # kept apart: the page links change it
     yes_no = {"yes": True, "no": False}
+    status = None if filters["status"] is None else int(filters["status"])
     with _store() as store:
         rows, total = store.search_orders(since_ts=_window_start(), exclude_statuses=settings.exclude_statuses,
-                                          query=filters["q"],
-                                          status=None if filters["status"] is None else int(filters["status"]),
+                                          query=filters["q"], status=status,
                                           cod=yes_no.get(filters["cod"]), has_package=yes_no.get(filters["package"]),
                                           sort=filters["sort"], descending=filters["dir"] == "desc",
                                           page=page, per_page=PER_PAGE)
@@ -162,8 +162,7 @@ def orders():
     def orders_link(**changes) -> str:
         return link("dashboard.orders", **{**filters, "q": filters["q"] or None, **changes})
 
-    return _render("orders.html", rows=rows, total=total, page=page, pages=pages, filters=filters,
-                   status=None if filters["status"] is None else int(filters["status"]),
+    return _render("orders.html", rows=rows, total=total, page=page, pages=pages, filters=filters, status=status,
                    descending=filters["dir"] == "desc", orders_link=orders_link)
 
 
