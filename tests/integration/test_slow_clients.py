@@ -111,3 +111,28 @@ def test_a_slow_reader_keeps_its_download_and_blocks_nobody(tmp_path):
     assert head.startswith(b"HTTP/1.1 200")
     assert content == body
     assert set(probes) == {200}
+
+
+@pytest.mark.parametrize("kind", ["idle", "half"])
+def test_plain_http_has_the_same_deadline(tmp_path, kind):
+    publish(tmp_path)
+    with GunicornServer(base_env(tmp_path, FEEDSVC_HEADER_TIMEOUT=1), workers=1) as server:
+        with open_slow(server.port, kind, cafile=None) as sock:
+            wait_closed_by_server(sock, limit=60)
+
+
+def test_a_full_worker_stops_accepting_and_the_deadline_frees_it(tmp_path):
+    """The accept path is bounded: beyond FEEDSVC_WORKER_CONNECTIONS the kernel's backlog waits, and
+    connections closed at the deadline make room for the ones that do send a request."""
+    psutil = pytest.importorskip("psutil")
+    publish(tmp_path)
+    env = base_env(tmp_path, FEEDSVC_WORKER_CONNECTIONS=64, FEEDSVC_HEADER_TIMEOUT=2)
+    with GunicornServer(env, workers=1) as server:
+        worker = psutil.Process(server.process.pid).children()[0]
+        with SlowCrowd(server.port, 200, cafile=None, kinds=("idle",)):
+            held = [c for c in worker.net_connections("tcp") if c.status == psutil.CONN_ESTABLISHED
+                    and c.laddr.port == server.port]
+            with server.client(timeout=60) as client:
+                health = client.get("/healthz").status_code
+    assert len(held) <= 64
+    assert health == 200
