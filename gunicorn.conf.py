@@ -5,7 +5,8 @@ app reads; a bad value stops the master at start-up with the variable named.
 The worker is `feedsvc.web.worker.DeadlineWorker` (gevent): a connection costs
 a greenlet, not a thread, and one that has not sent its request headers within
 FEEDSVC_HEADER_TIMEOUT seconds of being accepted (TLS handshake included) is
-closed, so slow or idle clients cannot starve the feed.
+closed, and so is one whose client stops reading for FEEDSVC_SEND_TIMEOUT
+seconds, so slow or idle clients cannot starve the feed.
 """
 
 import multiprocessing
@@ -53,6 +54,7 @@ workers = int(os.environ.get("FEEDSVC_WORKERS") or min(2 * multiprocessing.cpu_c
 worker_class = "feedsvc.web.worker.DeadlineWorker"
 worker_connections = _open_files_for(int(_number("FEEDSVC_WORKER_CONNECTIONS", 1000, 64, 100_000)))
 DeadlineWorker.header_timeout = _number("FEEDSVC_HEADER_TIMEOUT", 10.0, 0.1, 300.0)
+DeadlineWorker.send_timeout = _number("FEEDSVC_SEND_TIMEOUT", 60.0, 0.1, 3600.0)
 timeout = 60
 graceful_timeout = 30
 keepalive = 5

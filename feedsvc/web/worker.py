@@ -9,8 +9,10 @@ pool is bounded (a full worker stops accepting, the kernel's backlog waits),
 and a connection that has not finished its handshake and its first request's
 headers `header_timeout` seconds after it was accepted is shut down. The
 following requests on a kept-alive connection have gunicorn's `keepalive`
-seconds to arrive. Sending a response is never cut short: a slow reader holds
-only its own greenlet.
+seconds to arrive. A slow reader holds only its own greenlet, and only while
+it keeps taking data: a single write of a response (at most 4 MB, see
+`feed.SEND_CHUNK`) that cannot finish within `send_timeout` seconds closes
+the connection, so clients that stop reading cannot fill the pool for good.
 
 The handshake is done here rather than by gevent's server, so that it falls
 under the deadline: the server hands over the plain socket and this worker
@@ -52,6 +54,7 @@ class DeadlineWorker(GeventWorker):
     """gunicorn's gevent worker with a handshake-and-headers deadline per connection."""
 
     header_timeout: float = 10.0  # set from FEEDSVC_HEADER_TIMEOUT by gunicorn.conf.py
+    send_timeout: float = 60.0  # set from FEEDSVC_SEND_TIMEOUT
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -125,5 +128,10 @@ class DeadlineWorker(GeventWorker):
         return super().timeout_ctx()
 
     def handle_request(self, listener_name, req, sock, addr):
-        self._end_deadline(gevent.getcurrent())  # the headers are in: the request may take its time
-        return super().handle_request(listener_name, req, sock, addr)
+        self._end_deadline(gevent.getcurrent())  # the headers are in
+        sock.settimeout(self.send_timeout)  # from now on each read or write must finish in this time
+        try:
+            return super().handle_request(listener_name, req, sock, addr)
+        except TimeoutError:
+            self.log.debug("Closing a connection whose client stalled for %.0f s", self.send_timeout)
+            raise StopIteration() from None  # the caller closes the connection quietly
