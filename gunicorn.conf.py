@@ -12,6 +12,7 @@ seconds, so slow or idle clients cannot starve the feed.
 import multiprocessing
 import os
 import resource
+import sys
 
 from gunicorn.glogging import Logger
 
@@ -23,14 +24,14 @@ _settings = load_settings()
 _settings.require_feed_auth()
 
 
-def _number(name: str, default: float, minimum: float, maximum: float) -> float:
+def _number(name: str, default: float, minimum: float, maximum: float, what: str = "a number of seconds") -> float:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(name, f"expected a number of seconds, got {raw!r}") from None
+        raise ConfigError(name, f"expected {what}, got {raw!r}") from None
     if not minimum <= value <= maximum:
         raise ConfigError(name, f"must be between {minimum:g} and {maximum:g}, got {raw}")
     return value
@@ -46,13 +47,19 @@ def _open_files_for(connections: int) -> int:
     if soft != resource.RLIM_INFINITY and soft < wanted:
         soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    return connections if soft == resource.RLIM_INFINITY else max(64, min(connections, soft - 256))
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return connections
+    allowed = max(64, soft - 256)
+    print(f"feedsvc: the open-file limit is {soft} (hard {hard}): {allowed} connections per worker, "
+          f"not {connections}", file=sys.stderr)
+    return allowed
 
 
 bind = [_settings.bind]
 workers = int(os.environ.get("FEEDSVC_WORKERS") or min(2 * multiprocessing.cpu_count() + 1, 8))
 worker_class = "feedsvc.web.worker.DeadlineWorker"
-worker_connections = _open_files_for(int(_number("FEEDSVC_WORKER_CONNECTIONS", 1000, 64, 100_000)))
+worker_connections = _open_files_for(int(_number("FEEDSVC_WORKER_CONNECTIONS", 1000, 64, 100_000,
+                                                 what="a number of connections")))
 DeadlineWorker.header_timeout = _number("FEEDSVC_HEADER_TIMEOUT", 10.0, 0.1, 300.0)
 DeadlineWorker.send_timeout = _number("FEEDSVC_SEND_TIMEOUT", 60.0, 0.1, 3600.0)
 timeout = 60
