@@ -12,6 +12,7 @@ version left open to others is tightened at start-up, with a log line.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -30,6 +31,8 @@ log = logging.getLogger("feedsvc.config")
 
 MIN_TOKEN_HEX = 32
 PRIVATE_DIR_MODE = 0o700
+MIN_PASSWORD_LENGTH = 16
+LOOPBACK_PROXIES = ("127.0.0.0/8", "::1/128")
 _TOKEN_RE = re.compile(r"^[0-9a-fA-F]+$")
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
 
@@ -66,6 +69,7 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     trust_proxy: bool = False
+    trusted_proxies: tuple[str, ...] = ()  # networks whose X-Forwarded-* headers are believed
     max_snapshot_age: int = 7 * 3600
     bind: str = "127.0.0.1:8000"
 
@@ -93,6 +97,13 @@ class Settings:
     @property
     def basic_auth_enabled(self) -> bool:
         return bool(self.feed_user and self.feed_password)
+
+    @property
+    def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The peers whose X-Forwarded-For/-Proto are believed; none unless proxies are trusted."""
+        if not self.trust_proxy:
+            return ()
+        return tuple(ipaddress.ip_network(n, strict=False) for n in self.trusted_proxies or LOOPBACK_PROXIES)
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -269,16 +280,44 @@ def _tls(env):
     return cert, key
 
 
+def _feed_password(env, user):
+    name = "FEEDSVC_FEED_PASSWORD"
+    password = env.get(name, "")
+    if bool(user) != bool(password):
+        missing = name if user else "FEEDSVC_FEED_USER"
+        raise ConfigError(missing, "FEEDSVC_FEED_USER and FEEDSVC_FEED_PASSWORD must be set together")
+    if password and len(password) < MIN_PASSWORD_LENGTH:
+        raise ConfigError(name, f"must be at least {MIN_PASSWORD_LENGTH} characters, got {len(password)} "
+                                "(run `feedsvc init` for a random one)")
+    return password
+
+
+def _trusted_proxies(env):
+    """(trust_proxy, networks): FEEDSVC_TRUSTED_PROXIES lists them; FEEDSVC_TRUST_PROXY=1 alone means loopback."""
+    name = "FEEDSVC_TRUSTED_PROXIES"
+    trust = _bool(env, "FEEDSVC_TRUST_PROXY")
+    networks = []
+    for part in env.get(name, "").replace(" ", "").split(","):
+        if not part:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise ConfigError(name, f"expected IP addresses or networks such as 10.0.0.5 or 10.0.0.0/24, "
+                                    f"got {part!r}") from None
+    if networks and env.get("FEEDSVC_TRUST_PROXY", "").strip() and not trust:
+        raise ConfigError("FEEDSVC_TRUST_PROXY", f"is off but {name} lists proxies; remove one of the two")
+    return trust or bool(networks), tuple(networks)
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: Path | None = None) -> Settings:
     """Read and check every setting; raises ConfigError naming the variable."""
     e = _environment(env, dotenv_path)
     rate_requests, rate_seconds = _rate(e)
     tls_cert, tls_key = _tls(e)
     feed_user = e.get("FEEDSVC_FEED_USER", "").strip()
-    feed_password = e.get("FEEDSVC_FEED_PASSWORD", "")
-    if bool(feed_user) != bool(feed_password):
-        missing = "FEEDSVC_FEED_PASSWORD" if feed_user else "FEEDSVC_FEED_USER"
-        raise ConfigError(missing, "FEEDSVC_FEED_USER and FEEDSVC_FEED_PASSWORD must be set together")
+    feed_password = _feed_password(e, feed_user)
+    trust_proxy, trusted_proxies = _trusted_proxies(e)
     bind = e.get("FEEDSVC_BIND", "").strip()
     if not bind and e.get("PORT", "").strip():
         bind = f"0.0.0.0:{_int(e, 'PORT', 8000, 1)}"
@@ -304,7 +343,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: Path | N
         order_url=e.get("FEEDSVC_ORDER_URL", "").strip(),
         tls_cert=tls_cert,
         tls_key=tls_key,
-        trust_proxy=_bool(e, "FEEDSVC_TRUST_PROXY"),
+        trust_proxy=trust_proxy,
+        trusted_proxies=trusted_proxies,
         max_snapshot_age=_int(e, "FEEDSVC_MAX_SNAPSHOT_AGE", 7 * 3600, 60),
         bind=bind or "127.0.0.1:8000",
     )
