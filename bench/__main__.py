@@ -19,6 +19,7 @@ BENCHMARKS = {
     "api": "bench.api_economy",
     "render": "bench.render_build",
     "serving": "bench.serving",
+    "slow": "bench.slow_clients",
     "validate": "bench.validate_cli",
     "dashboard": "bench.dashboard_pages",
 }

@@ -22,7 +22,7 @@ TOKEN = "be" * 32
 
 def settings_for(data_dir: Path, **extra) -> Settings:
     env = {"FEEDSVC_DATA_DIR": str(data_dir), "FEEDSVC_FEED_TOKEN": TOKEN, "FEEDSVC_FEED_USER": "retino",
-           "FEEDSVC_FEED_PASSWORD": "bench-password"}
+           "FEEDSVC_FEED_PASSWORD": "bench-password-of-24-chars"}
     env.update({k: str(v) for k, v in extra.items()})
     return load_settings(env)
 

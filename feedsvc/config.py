@@ -20,6 +20,7 @@ version left open to others is tightened at start-up, with a log line.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import multiprocessing
 import os
@@ -42,7 +43,9 @@ from feedsvc.storeden.vocabulary import (COD_METHOD_CODES, DEFAULT_EXCLUDED_STAT
 log = logging.getLogger("feedsvc.config")
 
 MIN_TOKEN_HEX = 32
+MIN_PASSWORD_LENGTH = 16
 PRIVATE_DIR_MODE = 0o700
+LOOPBACK_PROXIES = ("127.0.0.0/8", "::1/128")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 # gunicorn's forms: HOST:PORT, [IPv6]:PORT, HOST alone (port 8000), unix:PATH, fd://N
@@ -76,6 +79,18 @@ def whole_number(minimum: int, maximum: int | None = None) -> Parser:
             raise ValueError(f"must be at least {minimum}, got {number}")
         if maximum is not None and number > maximum:
             raise ValueError(f"must be at most {maximum}, got {number}")
+        return number
+    return parse
+
+
+def seconds(minimum: float, maximum: float) -> Parser:
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"expected a number of seconds, got {value!r}") from None
+        if not minimum <= number <= maximum:
+            raise ValueError(f"must be between {minimum:g} and {maximum:g}, got {value}")
         return number
     return parse
 
@@ -133,6 +148,26 @@ def feed_token(value: str) -> str:
         raise ValueError(f"must be at least {MIN_TOKEN_HEX} hexadecimal characters from a random source "
                          "(run `feedsvc init` for one)")
     return value
+
+
+def feed_password(value: str) -> str:
+    if value and len(value) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"must be at least {MIN_PASSWORD_LENGTH} characters, got {len(value)} "
+                         "(run `feedsvc init` for a random one)")
+    return value
+
+
+def networks(value: str) -> tuple[str, ...]:
+    found = []
+    for part in value.replace(" ", "").split(","):
+        if not part:
+            continue
+        try:
+            found.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise ValueError(f"expected IP addresses or networks such as 10.0.0.5 or 10.0.0.0/24, "
+                             f"got {part!r}") from None
+    return tuple(found)
 
 
 def currency(value: str) -> str:
@@ -238,7 +273,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FEEDSVC_FEED_TOKEN", "feed_token", "", feed_token, "the secret of GET /feed/<token>.xml",
             secret=True),
     Setting("FEEDSVC_FEED_USER", "feed_user", "", text, "Basic-auth user of GET /feed.xml and the dashboard"),
-    Setting("FEEDSVC_FEED_PASSWORD", "feed_password", "", text, "Basic-auth password", secret=True, strip=False),
+    Setting("FEEDSVC_FEED_PASSWORD", "feed_password", "", feed_password,
+            f"Basic-auth password, at least {MIN_PASSWORD_LENGTH} characters", secret=True, strip=False),
     Setting("FEEDSVC_CURRENCY", "currency", "EUR", currency, "currency when an order carries none"),
     Setting("FEEDSVC_VAT_RATE", "vat_rate", "22", percentage, "percent; Storeden prices are VAT-inclusive"),
     Setting("FEEDSVC_COD_METHODS", "cod_methods", ",".join(sorted(COD_METHOD_CODES)), words,
@@ -253,7 +289,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FEEDSVC_ORDER_URL", "order_url", "", order_url_pattern, "pattern for ORDER_URL"),
     Setting("FEEDSVC_TLS_CERT", "tls_cert", "", readable_file, "PEM certificate; HTTPS with FEEDSVC_TLS_KEY"),
     Setting("FEEDSVC_TLS_KEY", "tls_key", "", readable_file, "PEM private key of FEEDSVC_TLS_CERT"),
-    Setting("FEEDSVC_TRUST_PROXY", "trust_proxy", "0", boolean, "behind a TLS-terminating reverse proxy"),
+    Setting("FEEDSVC_TRUSTED_PROXIES", "trusted_proxies", "", networks,
+            "reverse proxies (IPs or networks) whose X-Forwarded-For/-Proto are believed"),
+    Setting("FEEDSVC_TRUST_PROXY", "trust_proxy", "0", boolean, "1 alone: trust a proxy on loopback"),
+    Setting("FEEDSVC_HEADER_TIMEOUT", "header_timeout", "10", seconds(0.1, 300),
+            "seconds a connection has for its TLS handshake and request headers"),
+    Setting("FEEDSVC_SEND_TIMEOUT", "send_timeout", "60", seconds(0.1, 3600),
+            "seconds a client may take to receive one piece of a response, or to send its body"),
+    Setting("FEEDSVC_WORKER_CONNECTIONS", "worker_connections", "1000", whole_number(64, 100_000),
+            "connections each gunicorn worker holds at most"),
     Setting("FEEDSVC_MAX_SNAPSHOT_AGE", "max_snapshot_age", "25200", whole_number(60),
             "seconds after which /healthz reports the feed stale"),
     Setting("FEEDSVC_BIND", "bind", "127.0.0.1:8000", bind_address, "gunicorn's address"),
@@ -293,7 +337,11 @@ class Settings:
     order_url: str
     tls_cert: Path | None
     tls_key: Path | None
+    trusted_proxies: tuple[str, ...]  # networks whose X-Forwarded-* headers are believed
     trust_proxy: bool
+    header_timeout: float
+    send_timeout: float
+    worker_connections: int
     max_snapshot_age: int
     bind: str
     port: int | None
@@ -336,6 +384,13 @@ class Settings:
         return bool(self.feed_user and self.feed_password)
 
     @property
+    def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The peers whose X-Forwarded-For/-Proto are believed; none unless proxies are trusted."""
+        if not self.trust_proxy:
+            return ()
+        return tuple(ipaddress.ip_network(n, strict=False) for n in self.trusted_proxies or LOOPBACK_PROXIES)
+
+    @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
 
@@ -358,6 +413,12 @@ class Settings:
 
 
 assert {f.name for f in fields(Settings)} == set(_BY_FIELD), "every Settings field has exactly one row"
+
+
+def default_value(field_name: str) -> Any:
+    """The default of one setting, as its parser reads it."""
+    setting = _BY_FIELD[field_name]
+    return setting.parse(setting.default)
 
 
 def defaults(**changes: Any) -> Settings:
@@ -412,6 +473,10 @@ def _cross_checks(values: dict[str, Any], given: set[str]) -> None:
     _together(values, "tls_cert", "tls_key")
     if values["tls_cert"] is not None:
         _check_tls_pair(values["tls_cert"], values["tls_key"])
+    if values["trusted_proxies"] and "trust_proxy" in given and not values["trust_proxy"]:
+        raise ConfigError("FEEDSVC_TRUST_PROXY", "is off but FEEDSVC_TRUSTED_PROXIES lists proxies; "
+                                                 "remove one of the two")
+    values["trust_proxy"] = values["trust_proxy"] or bool(values["trusted_proxies"])
     if "port" in given and "bind" not in given:
         values["bind"] = f"0.0.0.0:{values['port']}"
 
@@ -440,6 +505,11 @@ def _make_private(path: Path) -> None:
         return
     log.warning("FEEDSVC_DATA_DIR %s was readable by others (%04o); made it 0700: it holds customers' "
                 "names, addresses and e-mails", path, mode)
+
+
+def read_setting(field_name: str, env: Mapping[str, str] | None = None, *, dotenv_path: Path | None = None) -> Any:
+    """One setting alone, read and checked as load_settings reads it (the others are not looked at)."""
+    return _read(_BY_FIELD[field_name], _environment(env, dotenv_path))[0]
 
 
 def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: Path | None = None) -> Settings:

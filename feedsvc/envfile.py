@@ -39,7 +39,8 @@ def write_env(path: Path, *, force: bool = False) -> NewSecrets:
         "# FEEDSVC_DATA_DIR=./var",
         "# FEEDSVC_TLS_CERT=/etc/letsencrypt/live/feeds.example.com/fullchain.pem",
         "# FEEDSVC_TLS_KEY=/etc/letsencrypt/live/feeds.example.com/privkey.pem",
-        "# FEEDSVC_TRUST_PROXY=1   # when TLS ends at a reverse proxy",
+        "# When TLS ends at a reverse proxy: the proxies whose X-Forwarded-For is believed",
+        "# FEEDSVC_TRUSTED_PROXIES=127.0.0.1",
         "",
     ])
     temporary = path.with_name(path.name + ".tmp")

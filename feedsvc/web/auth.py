@@ -1,28 +1,41 @@
 """Who may read the feed: the secret-URL token and HTTP Basic auth, checked in constant time.
 
-Failures are counted per client address in a bounded table; a client that
-keeps failing gets 429 with Retry-After instead of more guesses. The table
-lives in each gunicorn worker (so the real limit is per worker), which is
-enough to make guessing a 256-bit token or a random password pointless.
+Right credentials are always served: they are checked first, and the failure
+limiter only ever stands in the way of wrong ones, so nobody can lock Retino
+out by failing on purpose from its address or a shared proxy's. Failures are
+counted per client address and per (address, user) in `auth.sqlite3`, which
+every gunicorn worker shares; a client over the limit gets 429 with
+Retry-After instead of another answer to its guess. A wrong token counts as a
+failure of the pseudo-user `(token)`. IPv6 clients are counted per /64, the
+block one subscriber usually gets. The client address is the peer's, or the
+one a trusted proxy forwarded (see `proxy.py`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
+import ipaddress
+import logging
+import os
 import threading
 import time
-from collections import OrderedDict
 from functools import wraps
+from pathlib import Path
 
 from flask import Response, current_app, request
 
+from feedsvc.store import AuthFailures
+
 REALM_HEADER = 'Basic realm="feedsvc", charset="UTF-8"'
+TOKEN_USER = "(token)"
+log = logging.getLogger(__name__)
 
 
 def _same(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8"))
 
 
 def check_token(given: str, settings) -> bool:
@@ -42,52 +55,95 @@ def basic_credentials() -> tuple[str, str] | None:
     return (user, password) if sep else None
 
 
-def check_basic(settings) -> bool:
-    if not settings.basic_auth_enabled:
-        return False
-    given = basic_credentials()
-    if given is None:
+def credentials_match(given: tuple[str, str] | None, settings) -> bool:
+    if given is None or not settings.basic_auth_enabled:
         return False
     user_ok = _same(given[0], settings.feed_user)
     password_ok = _same(given[1], settings.feed_password)
     return user_ok & password_ok
 
 
+def check_basic(settings) -> bool:
+    return credentials_match(basic_credentials(), settings)
+
+
+def bearer_token() -> str | None:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
 class FailureLimiter:
-    """At most `limit` failures per client in `window` seconds; remembers at most `capacity` clients."""
+    """At most `per_user` failures per (address, user) and `per_address` per address in `window` seconds.
 
-    def __init__(self, limit: int = 10, window: float = 60.0, capacity: int = 10_000):
-        self.limit, self.window, self.capacity = limit, window, capacity
-        self.failures: OrderedDict[str, list[float]] = OrderedDict()
-        self.lock = threading.Lock()
+    The counts live in a SQLite file every worker process opens for itself.
+    When that file cannot be used the limiter lets requests through (and
+    says so in the log): an unusable limiter must not stop Retino.
+    """
 
-    def _recent(self, client: str, now: float) -> list[float]:
-        stamps = [t for t in self.failures.get(client, []) if t > now - self.window]
-        if stamps:
-            self.failures[client] = stamps
-            self.failures.move_to_end(client)
-        else:
-            self.failures.pop(client, None)
-        return stamps
+    def __init__(self, path: Path | str, *, per_user: int = 10, per_address: int = 30, window: float = 60.0,
+                 clock=time.time):
+        self.path = Path(path)
+        self.per_user, self.per_address, self.window, self.clock = per_user, per_address, window, clock
+        self._lock = threading.Lock()
+        self._store: AuthFailures | None = None
+        self._pid = None
 
-    def blocked_for(self, client: str) -> float:
-        """Seconds this client must wait, 0 when it may try."""
-        now = time.monotonic()
-        with self.lock:
-            stamps = self._recent(client, now)
-            if len(stamps) < self.limit:
-                return 0.0
-            return stamps[0] + self.window - now
+    def _failures(self) -> AuthFailures:
+        if self._store is None or self._pid != os.getpid():  # a forked worker opens its own connection
+            self._store, self._pid = AuthFailures(self.path), os.getpid()
+        return self._store
 
-    def fail(self, client: str) -> None:
-        now = time.monotonic()
-        with self.lock:
-            stamps = self._recent(client, now)
-            stamps.append(now)
-            self.failures[client] = stamps
-            self.failures.move_to_end(client)
-            while len(self.failures) > self.capacity:
-                self.failures.popitem(last=False)
+    def _limits(self, address: str, user: str) -> dict[str, int]:
+        digest = hashlib.sha256(user.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+        return {f"a {address}": self.per_address, f"u {address} {digest}": self.per_user}
+
+    def blocked_for(self, address: str, user: str) -> float:
+        """Seconds this client must wait before another attempt as `user`; 0 when it may try."""
+        limits = self._limits(address, user)
+        now = self.clock()
+        try:
+            with self._lock:
+                counts = self._failures().counts(limits, now=now, window=self.window)
+        except Exception as exc:  # sqlite3 or OS trouble: never refuse because of it
+            log.warning("failure limiter unavailable (%s); not limiting", type(exc).__name__)
+            return 0.0
+        waits = [start + self.window - now for key, (failures, start) in counts.items() if failures >= limits[key]]
+        return max(waits, default=0.0)
+
+    def fail(self, address: str, user: str) -> None:
+        try:
+            with self._lock:
+                self._failures().add(self._limits(address, user), now=self.clock(), window=self.window)
+        except Exception as exc:
+            log.warning("failure limiter unavailable (%s); a failure was not counted", type(exc).__name__)
+
+
+def client_address() -> str:
+    """The address failures are counted under: the client's IPv4 address, or its IPv6 /64."""
+    text = request.remote_addr or "unknown"
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return text[:64]
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def limiter() -> FailureLimiter:
+    return current_app.config["FEEDSVC_LIMITER"]
+
+
+def refuse_guess(user: str, refusal: Response) -> Response:
+    """A wrong credential: 429 while this client is over its limit, else count it and answer `refusal`."""
+    address = client_address()
+    wait = limiter().blocked_for(address, user)
+    if wait > 0:
+        return too_many(wait)
+    limiter().fail(address, user)
+    return refusal
 
 
 def too_many(wait: float) -> Response:
@@ -100,15 +156,12 @@ def unauthorized() -> Response:
                     headers={"WWW-Authenticate": REALM_HEADER})
 
 
-def client_id() -> str:
-    return request.remote_addr or "unknown"
-
-
 def require_basic_auth(view=None, *, disabled_message: str = "Not Found\n"):
     """Protect a view with the feed's Basic-auth credentials (and the failure limiter).
 
     Without Basic-auth credentials configured the view answers 404 with
-    `disabled_message`: the token alone never opens it.
+    `disabled_message`: the token alone never opens it. A request without an
+    Authorization header gets 401 and is not counted as a failure.
     """
     if view is None:
         return lambda inner: require_basic_auth(inner, disabled_message=disabled_message)
@@ -116,15 +169,12 @@ def require_basic_auth(view=None, *, disabled_message: str = "Not Found\n"):
     @wraps(view)
     def guarded(*args, **kwargs):
         settings = current_app.config["FEEDSVC_SETTINGS"]
-        limiter: FailureLimiter = current_app.config["FEEDSVC_LIMITER"]
-        wait = limiter.blocked_for(client_id())
-        if wait > 0:
-            return too_many(wait)
         if not settings.basic_auth_enabled:
             return Response(disabled_message, status=404, mimetype="text/plain")
-        if not check_basic(settings):
-            if request.headers.get("Authorization"):
-                limiter.fail(client_id())
+        given = basic_credentials()
+        if credentials_match(given, settings):
+            return view(*args, **kwargs)
+        if "Authorization" not in request.headers:
             return unauthorized()
-        return view(*args, **kwargs)
+        return refuse_guess(given[0] if given else "", unauthorized())
     return guarded

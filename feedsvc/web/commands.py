@@ -45,6 +45,8 @@ def init_command(path: Path, force: bool, base_url: str) -> None:
 def serve_command(host: str, port: int, no_sync: bool) -> None:
     """Development server: the web app plus the sync loop in one process (production: gunicorn).
 
+    It has no defence against slow clients: never expose it to the internet.
+
     \b
     Example:
       feedsvc serve --port 8443      # HTTPS when FEEDSVC_TLS_CERT/KEY are set
@@ -52,10 +54,13 @@ def serve_command(host: str, port: int, no_sync: bool) -> None:
     from werkzeug.serving import run_simple
 
     from feedsvc.web import create_app
+    from feedsvc.web.redact import RedactingFilter, Redactor
 
     settings = load_settings()
     app = create_app(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for handler in logging.getLogger().handlers:  # werkzeug logs every request line, token included
+        handler.addFilter(RedactingFilter(Redactor(settings.secrets())))
     stop = threading.Event()
     if not no_sync:
         from feedsvc.pipeline import run_forever

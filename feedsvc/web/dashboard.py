@@ -3,6 +3,12 @@
 Server-rendered pages behind the feed's Basic-auth credentials, with a strict
 Content-Security-Policy (no inline code, nothing from other hosts). The secret
 feed token never appears in a page until the user asks for it with a POST.
+Query parameters go through `params.query_values` (400 for nonsense), and
+links are relative: an order's CODE, whatever characters it holds, travels
+percent-encoded in a query parameter (`/order?code=…`), never as a path
+segment a browser would resolve (`..`) or split (`/`). The feed URLs shown for
+Retino are completed with the browser's own origin by app.js, not with the
+Host header this server was sent.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from feedsvc.storeden.vocabulary import STATUS_NAMES
 from feedsvc.web.auth import require_basic_auth as _require_basic_auth
 from feedsvc.web.charts import orders_per_day_svg
 from feedsvc.web.highlight import highlight_json, highlight_xml
+from feedsvc.web.params import Exact, Number, OneOf, Text, link, query_values
 
 bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -33,6 +40,16 @@ DISABLED = ("The dashboard is off: it opens only with a user and password. Set F
             "FEEDSVC_FEED_PASSWORD (feedsvc init writes both).\n")
 require_basic_auth = _require_basic_auth(disabled_message=DISABLED)
 FEED_ORDERS_PER_PAGE = 25
+MAX_PAGE = 1_000_000
+PAGE = Number(1, MAX_PAGE, default=1)
+ORDER_FILTERS = {
+    "q": Text(200, default=""),
+    "status": OneOf(tuple(str(code) for code in STATUS_LABELS)),
+    "cod": OneOf(("yes", "no")),
+    "package": OneOf(("yes", "no")),
+    "sort": OneOf(("date", "code", "customer", "total"), default="date"),
+    "dir": OneOf(("asc", "desc"), default="desc"),
+}
 
 
 @bp.after_request
@@ -76,8 +93,17 @@ def _age(seconds) -> str:
     return format_age(seconds)
 
 
+def order_link(code: str) -> str:
+    return link("dashboard.order_by_query", code=code)
+
+
+def quarantine_raw_link(order_id: str) -> str:
+    return link("dashboard.quarantine_raw_by_query", order_id=order_id)
+
+
 def _render(template: str, **context) -> str:
-    return render_template(template, csrf=_csrf_token(), status_labels=STATUS_LABELS, **context)
+    return render_template(template, csrf=_csrf_token(), status_labels=STATUS_LABELS, order_link=order_link,
+                           quarantine_raw_link=quarantine_raw_link, **context)
 
 
 def _window_start() -> int:
@@ -101,8 +127,8 @@ def overview():
     next_sync = (last_run.started_at + settings.sync_interval) if last_run else None
     return _render("overview.html", snapshot=snapshot, now=now, last_run=last_run, quarantined=quarantined,
                    warnings=warnings, publish_error=publish_error, chart=chart, next_sync=next_sync,
-                   settings=settings, feed_url=request.host_url.rstrip("/") + "/feed.xml",
-                   token_url_masked=request.host_url.rstrip("/") + "/feed/" + "•" * 12 + ".xml")
+                   settings=settings, feed_path=url_for("feed.basic_feed"),
+                   token_path_masked="/feed/" + "•" * 12 + ".xml")
 
 
 @bp.route("/reveal-token", methods=["POST"])
@@ -112,39 +138,49 @@ def reveal_token():
     settings = _settings()
     if not settings.feed_token:
         abort(404)
-    return jsonify({"url": request.host_url.rstrip("/") + f"/feed/{settings.feed_token}.xml"})
-
-
-def _flag(name: str) -> bool | None:
-    value = request.args.get(name, "")
-    return {"yes": True, "no": False}.get(value)
+    # a path: app.js puts the browser's own origin in front of it
+    return jsonify({"path": url_for("feed.token_feed", token=settings.feed_token)})
 
 
 @bp.route("/orders")
 @require_basic_auth
 def orders():
     settings = _settings()
-    query = request.args.get("q", "").strip()[:200]
-    status_arg = request.args.get("status", "")
-    status = int(status_arg) if status_arg.isdigit() else None
-    sort = request.args.get("sort", "date")
-    descending = request.args.get("dir", "desc") != "asc"
-    page = max(int(request.args.get("page", "1")) if request.args.get("page", "1").isdigit() else 1, 1)
+    filters = query_values(ORDER_FILTERS)
+    page = query_values({"page": PAGE})["page"]  # kept apart: the page links change it
+    yes_no = {"yes": True, "no": False}
+    status = None if filters["status"] is None else int(filters["status"])
     with _store() as store:
         rows, total = store.search_orders(since_ts=_window_start(), exclude_statuses=settings.exclude_statuses,
-                                          query=query, status=status, cod=_flag("cod"),
-                                          has_package=_flag("package"), sort=sort, descending=descending,
+                                          query=filters["q"], status=status,
+                                          cod=yes_no.get(filters["cod"]), has_package=yes_no.get(filters["package"]),
+                                          sort=filters["sort"], descending=filters["dir"] == "desc",
                                           page=page, per_page=PER_PAGE)
     pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
-    args = {k: v for k, v in request.args.items() if k != "page"}
-    return _render("orders.html", rows=rows, total=total, page=page, pages=pages, query=query, status=status,
-                   sort=sort, descending=descending, args=args, cod=request.args.get("cod", ""),
-                   package=request.args.get("package", ""))
+
+    def orders_link(**changes) -> str:
+        return link("dashboard.orders", **{**filters, "q": filters["q"] or None, **changes})
+
+    return _render("orders.html", rows=rows, total=total, page=page, pages=pages, filters=filters, status=status,
+                   descending=filters["dir"] == "desc", orders_link=orders_link)
 
 
-@bp.route("/orders/<code>")
+@bp.route("/order")
+@require_basic_auth
+def order_by_query():
+    code = query_values({"code": Exact(1000)})["code"]
+    if code is None:
+        abort(404)
+    return _order_page(code)
+
+
+@bp.route("/orders/<path:code>")  # older links; /order?code= carries any CODE
 @require_basic_auth
 def order(code: str):
+    return _order_page(code)
+
+
+def _order_page(code: str):
     from feedsvc.build import mapping_context
     from feedsvc.retino.mapping import MappingError, map_order
     from feedsvc.retino.render import order_xml
@@ -190,7 +226,7 @@ def _feed_orders(path, start: int, count: int) -> tuple[list[tuple[str, str]], i
 @require_basic_auth
 def feed_view():
     snapshot = current_snapshot(_settings().snapshots_dir)
-    page = max(int(request.args.get("page", "1")) if request.args.get("page", "1").isdigit() else 1, 1)
+    page = query_values({"page": PAGE})["page"]
     shown, total = ([], 0)
     if snapshot is not None:
         shown, total = _feed_orders(snapshot.xml_path, (page - 1) * FEED_ORDERS_PER_PAGE, FEED_ORDERS_PER_PAGE)
@@ -206,9 +242,22 @@ def quarantine():
     return _render("quarantine.html", entries=entries)
 
 
-@bp.route("/quarantine/<order_id>/raw")
+@bp.route("/quarantine/raw")
+@require_basic_auth
+def quarantine_raw_by_query():
+    order_id = query_values({"order_id": Exact(1000)})["order_id"]
+    if order_id is None:
+        abort(404)
+    return _quarantined_raw(order_id)
+
+
+@bp.route("/quarantine/<path:order_id>/raw")  # older links
 @require_basic_auth
 def quarantine_raw(order_id: str):
+    return _quarantined_raw(order_id)
+
+
+def _quarantined_raw(order_id: str):
     with _store() as store:
         stored = store.get_order(order_id)
     if stored is None or not stored.raw_text:

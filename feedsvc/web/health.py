@@ -1,13 +1,25 @@
-"""`/healthz`: is the published feed fresh enough for Retino's 6-hourly pull? JSON, never secrets."""
+"""`/healthz`: is the published feed fresh enough for Retino's 6-hourly pull? JSON, never secrets.
+
+Anyone may ask, and gets only the status and two ages:
+`{"status": "ok"|"stale"|"no_snapshot"|"publish_failed", "snapshot_age_seconds": …,
+"last_sync_age_seconds": …}`. With the feed's Basic-auth credentials, or
+`Authorization: Bearer <feed token>`, the answer adds the details: order
+count, the last sync's figures, the reasons (a failed publish's message may
+name the data directory). Wrong credentials get 401 and count as failures,
+so the page is no way around the failure limiter. 200 when the status is
+"ok", 503 otherwise.
+"""
 
 from __future__ import annotations
 
 import time
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, request
 
 from feedsvc.publish import current_snapshot
 from feedsvc.store import Store
+from feedsvc.web.auth import (TOKEN_USER, basic_credentials, bearer_token, check_token, credentials_match,
+                              refuse_guess, unauthorized)
 
 bp = Blueprint("health", __name__)
 
@@ -26,33 +38,47 @@ def _sync_and_publish_state(settings) -> tuple[dict | None, str | None]:
             "orders_new": run.orders_new, "orders_changed": run.orders_changed}, error
 
 
+def _wrong_credentials(settings):
+    """None when the request carries the feed's Basic credentials or its token as a Bearer; else the refusal."""
+    token = bearer_token()
+    if token is not None:
+        return None if check_token(token, settings) else refuse_guess(TOKEN_USER, unauthorized())
+    given = basic_credentials()
+    return None if credentials_match(given, settings) else refuse_guess(given[0] if given else "", unauthorized())
+
+
 @bp.route("/healthz", methods=["GET", "HEAD"])
 def healthz():
     settings = current_app.config["FEEDSVC_SETTINGS"]
+    details = "Authorization" in request.headers
+    if details and (refusal := _wrong_credentials(settings)) is not None:
+        return refusal
     now = time.time()
     snapshot = current_snapshot(settings.snapshots_dir)
     last_sync, publish_error = _sync_and_publish_state(settings)
     reasons = []
     body = {"last_sync": last_sync, "max_snapshot_age_seconds": settings.max_snapshot_age}
+    snapshot_age = None
     if snapshot is None:
         status = "no_snapshot"
         reasons.append("no feed has been published yet")
     else:
-        age = snapshot.age(now)
-        body.update({"snapshot_age_seconds": round(age, 1), "orders": snapshot.meta.get("orders"),
-                     "snapshot_created_at": snapshot.meta.get("created_at")})
+        snapshot_age = round(snapshot.age(now), 1)
+        body.update({"orders": snapshot.meta.get("orders"), "snapshot_created_at": snapshot.meta.get("created_at")})
         status = "ok"
-        if age > settings.max_snapshot_age:
+        if snapshot_age > settings.max_snapshot_age:
             status = "stale"
-            reasons.append(f"the feed is {int(age)} s old, over the limit of {settings.max_snapshot_age} s")
+            reasons.append(f"the feed is {int(snapshot_age)} s old, over the limit of {settings.max_snapshot_age} s")
     if publish_error:
         reasons.append(f"the last publish failed: {publish_error}")
         if status == "ok":
             status = "publish_failed"
     if last_sync and last_sync["status"] not in ("ok", "running"):
         reasons.append(f"the last sync ended {last_sync['status']}")
-    body.update({"status": status, "reasons": reasons})
-    response = jsonify(body)
+    ended = last_sync and (last_sync["ended_at"] or last_sync["started_at"])
+    public = {"status": status, "snapshot_age_seconds": snapshot_age,
+              "last_sync_age_seconds": round(now - ended, 1) if ended else None}
+    response = jsonify({**body, **public, "reasons": reasons} if details else public)
     response.status_code = 200 if status == "ok" else 503
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -3,6 +3,7 @@
 import re
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
@@ -20,6 +21,7 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
+HOSTILE_CODE = "../../healthz <b>x</b>/ž"  # dots, slashes, markup, a space and unicode in one CODE
 ARTIFACTS = ROOT / "test-artifacts"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-default-apps"]
@@ -33,6 +35,8 @@ def site(tmp_path_factory):
     shop = Shop(seed=11, orders=80, now=time.time() - 5)
     broken = next(o for o in shop.by_date() if o.status in (1, 2))
     shop.corrupt(broken.order_id, "missing_email")
+    hostile = next(o for o in shop.by_date() if o.status in (1, 2) and o is not broken)
+    hostile.short_id = HOSTILE_CODE
     with SandboxServer(shop, rate=(1000, 1.0)) as sandbox:
         env = base_env(data_dir, FEEDSVC_STOREDEN_URL=sandbox.url, FEEDSVC_STOREDEN_KEY=sandbox.key,
                        FEEDSVC_STOREDEN_EXCHANGE=sandbox.exchange, FEEDSVC_STOREDEN_RATE="1000/1")
@@ -41,7 +45,7 @@ def site(tmp_path_factory):
         build_and_publish(settings)
         cert = ensure_self_signed(data_dir)
         with GunicornServer(env, tls=cert) as server:
-            yield {"server": server, "settings": settings, "sandbox": sandbox, "broken": broken}
+            yield {"server": server, "settings": settings, "sandbox": sandbox, "broken": broken, "hostile": hostile}
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +98,11 @@ def test_overview_shows_the_right_counts_and_hides_the_token(page, site):
     assert page.locator("#etag").inner_text() == snapshot.etag
     assert page.locator("svg.chart rect.bar").count() == settings.days + 1
     assert TOKEN not in page.content() and PASSWORD not in page.content()
+    assert page.locator("#feed-url").inner_text() == site["server"].url + "/feed.xml"  # the browser's origin
     shot(page, "overview")
     page.click("#reveal")
-    playwright_api.expect(page.locator("#token-url")).to_contain_text(TOKEN, timeout=10000)
+    playwright_api.expect(page.locator("#token-url")).to_have_text(f"{site['server'].url}/feed/{TOKEN}.xml",
+                                                                   timeout=10000)
     page.set_viewport_size({"width": 390, "height": 844})
     shot(page, "overview-phone")
 
@@ -116,11 +122,26 @@ def test_search_finds_an_order_by_code(page, site):
     shot(page, "orders-phone")
 
 
+def test_an_order_with_a_hostile_code_opens_from_its_link(page, site):
+    page.goto(site["server"].url + "/orders")
+    page.fill("input[name=q]", HOSTILE_CODE)
+    page.press("input[name=q]", "Enter")
+    page.wait_for_url(re.compile(r".*q=.*"))
+    link = page.locator("tbody tr td a").first
+    assert link.inner_text() == HOSTILE_CODE
+    link.click()
+    page.wait_for_url(re.compile(r".*/order\?code=.*"))
+    assert page.locator("h1").inner_text() == f"Order {HOSTILE_CODE}"
+    assert site["hostile"].order_id in page.locator("pre.json").first.inner_text()
+    assert page.locator("h1 b").count() == 0  # the markup is text, not elements
+    shot(page, "order-hostile-code")
+
+
 def test_order_page_shows_cod_item_and_package_numbers(page, site):
     with Store.open(site["settings"]) as store:
         rows, _ = store.search_orders(since_ts=0, exclude_statuses={6, 7}, cod=True, has_package=True)
     row = rows[0]
-    page.goto(site["server"].url + f"/orders/{row['code']}")
+    page.goto(site["server"].url + "/order?" + urlencode({"code": row["code"]}))
     items = page.locator("#items").inner_text()
     assert "Cash on Delivery" in items and "billing" in items
     for number in row["package_numbers"].split():
@@ -135,7 +156,7 @@ def test_quarantine_shows_the_broken_order_with_its_reason(page, site):
     table = page.locator("#quarantine").inner_text()
     assert site["broken"].order_id in table and "email" in table
     shot(page, "quarantine")
-    page.click(f"a[href$='/quarantine/{site['broken'].order_id}/raw']")
+    page.click(f"a[href$='/quarantine/raw?order_id={site['broken'].order_id}']")
     assert site["broken"].order_id in page.content()
 
 

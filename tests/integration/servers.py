@@ -51,7 +51,8 @@ class GunicornServer:
 
     def client(self, **kw) -> httpx.Client:
         verify = ssl.create_default_context(cafile=str(self.tls[0])) if self.tls else False
-        return httpx.Client(base_url=self.url, verify=verify, timeout=30, **kw)
+        kw.setdefault("timeout", 30)
+        return httpx.Client(base_url=self.url, verify=verify, **kw)
 
     def start(self) -> "GunicornServer":
         self.process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],

@@ -2,15 +2,20 @@
 
 import gzip
 import hashlib
+import socket
+import ssl
 import threading
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 import pytest
 from lxml import etree
 
+from feedsvc.config import load_settings
 from feedsvc.publish import SnapshotWriter
+from feedsvc.store import Store
 from feedsvc.tls import ensure_self_signed
 from tests.integration.servers import (PASSWORD, TOKEN, USER, GunicornServer, base_env,
                                        run_gunicorn_expecting_failure)
@@ -116,22 +121,99 @@ def test_secrets_never_reach_the_logs(served):
     assert TOKEN not in logs and PASSWORD not in logs
 
 
+def _encoded(text: str, upper: bool = False) -> str:
+    return "".join(f"%{ord(c):02X}" if upper else f"%{ord(c):02x}" for c in text)
+
+
+def _traces_of(secret: str, text: str) -> list[str]:
+    """Every 16 characters in a row of `secret` found in `text` once fully percent-decoded, ignoring case."""
+    decoded = text
+    while unquote(decoded) != decoded:
+        decoded = unquote(decoded)
+    decoded = decoded.lower()
+    return [secret[i:i + 16] for i in range(len(secret) - 15) if secret[i:i + 16].lower() in decoded]
+
+
+ENCODED_TOKEN_PATHS = [
+    "/" + _encoded("feed") + "/" + _encoded(TOKEN) + ".xml",          # every character encoded
+    "/feed/" + _encoded(TOKEN, upper=True) + ".xml",                  # upper-case hex
+    "/feed/" + "".join(c if i % 2 else _encoded(c) for i, c in enumerate(TOKEN)) + ".xml",  # mixed
+    "/feed/" + _encoded(TOKEN) + ".xml.gz",
+    "/feed/" + TOKEN.upper() + ".xml",                                # wrong token, same hex
+    "/%2566eed/" + _encoded(_encoded(TOKEN)) + ".xml",                # encoded twice
+    "//feed/" + TOKEN + ".xml",
+    "/elsewhere/" + TOKEN,
+    "/feed.xml?token=" + TOKEN,
+    "/healthz?t=" + _encoded(TOKEN) + "&x=1",
+    "/feed/" + TOKEN[:40] + ".xml",                                   # a near miss
+]
+
+
+def test_the_token_in_any_encoding_never_reaches_the_logs(tmp_path):
+    publish(tmp_path)
+    env = base_env(tmp_path, FEEDSVC_LOG_LEVEL="debug")  # debug: gunicorn's error log repeats request lines
+    with GunicornServer(env, tls=ensure_self_signed(tmp_path), workers=1) as server:
+        with server.client() as client:
+            served = [client.get(path).status_code for path in ENCODED_TOKEN_PATHS[:4]]
+            for path in ENCODED_TOKEN_PATHS[4:]:
+                client.get(path)
+            client.get("/nowhere", headers={"Referer": f"https://x.example/feed/{TOKEN}.xml",
+                                            "User-Agent": f"agent {_encoded(TOKEN)}"})
+        # a request line gunicorn refuses, logged by its error log
+        with socket.create_connection(("127.0.0.1", server.port)) as raw:
+            context = ssl.create_default_context(cafile=str(server.tls[0]))
+            with context.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
+                sock.sendall(f"GET /feed/{_encoded(TOKEN)}.xml HTTP/9.9\r\n\r\n".encode())
+                sock.recv(4096)
+    logs = server.logs()
+    assert served == [200] * 4
+    assert logs.count("/feed/<redacted>.xml") >= 4 and "/feed/<redacted>.xml.gz" in logs
+    assert _traces_of(TOKEN, logs) == []
+    assert _traces_of(PASSWORD, logs) == []
+
+
 def test_health_is_ok_with_a_fresh_snapshot(served):
     server, _ = served
     with server.client() as client:
-        response = client.get("/healthz")
+        response = client.get("/healthz", auth=(USER, PASSWORD))
     body = response.json()
     assert response.status_code == 200 and body["status"] == "ok" and body["orders"] == 2
     assert TOKEN not in response.text and PASSWORD not in response.text
 
 
-def test_repeated_failures_are_slowed(tmp_path):
+def test_health_without_credentials_tells_status_and_ages_only(tmp_path):
+    publish(tmp_path)
+    with Store.open(load_settings(base_env(tmp_path))) as store:
+        run = store.start_sync_run("backfill")
+        store.finish_sync_run(run, status="ok", requests=7)
+        store.record_publish_error(f"cannot write {tmp_path}/snapshots/new: No space left on device")
+    with GunicornServer(base_env(tmp_path)) as server, server.client() as client:
+        public = client.get("/healthz")
+        by_basic = client.get("/healthz", auth=(USER, PASSWORD))
+        by_token = client.get("/healthz", headers={"Authorization": f"Bearer {TOKEN}"})
+        wrong_basic = client.get("/healthz", auth=(USER, "wrong password guess"))
+        wrong_token = client.get("/healthz", headers={"Authorization": "Bearer " + "0" * 64})
+    assert public.status_code == 503
+    assert set(public.json()) == {"status", "snapshot_age_seconds", "last_sync_age_seconds"}
+    assert public.json()["status"] == "publish_failed" and public.json()["last_sync_age_seconds"] >= 0
+    assert str(tmp_path) not in public.text
+    for detailed in (by_basic, by_token):
+        body = detailed.json()
+        assert detailed.status_code == 503 and body["orders"] == 2 and body["last_sync"]["requests"] == 7
+        assert any(str(tmp_path) in reason for reason in body["reasons"])
+    assert wrong_basic.status_code == wrong_token.status_code == 401
+    assert str(tmp_path) not in wrong_basic.text + wrong_token.text
+
+
+def test_repeated_failures_are_slowed_but_the_right_password_is_not(tmp_path):
     publish(tmp_path)
     with GunicornServer(base_env(tmp_path), workers=1) as server, server.client() as client:
         codes = [client.get("/feed.xml", auth=(USER, f"guess-{i}")).status_code for i in range(12)]
         right = client.get("/feed.xml", auth=(USER, PASSWORD))
+        wrong = client.get("/feed.xml", auth=(USER, "guess-again"))
     assert codes[:10] == [401] * 10 and codes[10:] == [429, 429]
-    assert right.status_code == 429 and "retry-after" in right.headers
+    assert right.status_code == 200
+    assert wrong.status_code == 429 and "retry-after" in wrong.headers
 
 
 def test_no_snapshot_yet_is_503_not_an_empty_feed(tmp_path):
@@ -181,7 +263,7 @@ def test_stale_snapshot_turns_health_red_but_keeps_serving(tmp_path):
     env = base_env(tmp_path, FEEDSVC_MAX_SNAPSHOT_AGE=600)
     with GunicornServer(env) as server, server.client(auth=(USER, PASSWORD)) as client:
         feed = client.get("/feed.xml")
-        health = client.get("/healthz")
+        health = client.get("/healthz")  # with the credentials: the details too
     assert feed.status_code == 200 and feed.content == FEED
     body = health.json()
     assert health.status_code == 503 and body["status"] == "stale" and body["snapshot_age_seconds"] >= 3600
@@ -191,6 +273,9 @@ def test_stale_snapshot_turns_health_red_but_keeps_serving(tmp_path):
 @pytest.mark.parametrize("change, message", [
     ({"FEEDSVC_FEED_TOKEN": "", "FEEDSVC_FEED_USER": "", "FEEDSVC_FEED_PASSWORD": ""}, "no way to protect the feed"),
     ({"FEEDSVC_FEED_TOKEN": "abc123"}, "FEEDSVC_FEED_TOKEN"),
+    ({"FEEDSVC_FEED_PASSWORD": "abc123-fifteen!"}, "FEEDSVC_FEED_PASSWORD: must be at least 16 characters"),
+    ({"FEEDSVC_TRUSTED_PROXIES": "10.0.0.0/8,proxy.example"}, "FEEDSVC_TRUSTED_PROXIES"),
+    ({"FEEDSVC_HEADER_TIMEOUT": "soon"}, "FEEDSVC_HEADER_TIMEOUT"),
 ])
 def test_start_up_refusals(tmp_path, change, message):
     code, output = run_gunicorn_expecting_failure(dict(base_env(tmp_path), **change))

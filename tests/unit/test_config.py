@@ -72,17 +72,17 @@ def test_feed_auth_required_for_serving(tmp_path):
     with pytest.raises(ConfigError, match="no way to protect the feed"):
         settings(tmp_path).require_feed_auth()
     settings(tmp_path, FEEDSVC_FEED_TOKEN=TOKEN).require_feed_auth()
-    settings(tmp_path, FEEDSVC_FEED_USER="u", FEEDSVC_FEED_PASSWORD="p").require_feed_auth()
+    settings(tmp_path, FEEDSVC_FEED_USER="u", FEEDSVC_FEED_PASSWORD="p" * 16).require_feed_auth()
 
 
 def test_secrets_never_in_repr(tmp_path):
     s = settings(tmp_path, FEEDSVC_FEED_TOKEN=TOKEN, FEEDSVC_FEED_USER="retino",
-                 FEEDSVC_FEED_PASSWORD="hunter2-secret", FEEDSVC_STOREDEN_KEY="key-secret",
+                 FEEDSVC_FEED_PASSWORD="hunter2-secret-phrase", FEEDSVC_STOREDEN_KEY="key-secret",
                  FEEDSVC_STOREDEN_EXCHANGE="exchange-secret")
     text = repr(s)
-    for secret in (TOKEN, "hunter2-secret", "key-secret", "exchange-secret"):
+    for secret in (TOKEN, "hunter2-secret-phrase", "key-secret", "exchange-secret"):
         assert secret not in text
-    assert set(s.secrets()) == {TOKEN, "hunter2-secret", "key-secret", "exchange-secret"}
+    assert set(s.secrets()) == {TOKEN, "hunter2-secret-phrase", "key-secret", "exchange-secret"}
     assert "retino" in text
 
 

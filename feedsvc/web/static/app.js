@@ -1,6 +1,10 @@
 // feedsvc dashboard: copy buttons, revealing the secret URL on request, and "Sync now" with the running run.
 (function () {
   "use strict";
+  // Feed URLs arrive as paths; the origin is the one this browser is looking at, never the server's guess.
+  document.querySelectorAll("[data-path]").forEach(function (element) {
+    element.textContent = window.location.origin + element.dataset.path;
+  });
   document.querySelectorAll("button.copy").forEach(function (button) {
     button.addEventListener("click", function () {
       var text = document.getElementById(button.dataset.copy).textContent.trim();
@@ -13,7 +17,7 @@
     reveal.addEventListener("click", function () {
       fetch(reveal.dataset.url, { method: "POST", headers: { "X-CSRF-Token": reveal.dataset.csrf }, credentials: "same-origin" })
         .then(function (r) { return r.json(); })
-        .then(function (data) { document.getElementById("token-url").textContent = data.url; reveal.hidden = true; });
+        .then(function (data) { document.getElementById("token-url").textContent = window.location.origin + data.path; reveal.hidden = true; });
     });
   }
   var form = document.getElementById("sync-form");
