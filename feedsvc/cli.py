@@ -39,13 +39,14 @@ def main() -> None:
 
 
 def _register() -> None:
+    from feedsvc.commands.demo import demo_command
+    from feedsvc.commands.init import init_command
     from feedsvc.commands.render import render_command
     from feedsvc.commands.sandbox import sandbox_command
+    from feedsvc.commands.serve import serve_command
     from feedsvc.commands.status import status_command
     from feedsvc.commands.sync import sync_command
-    from feedsvc.demo import demo_command
     from feedsvc.retino.validate_cli import validate_command
-    from feedsvc.web.commands import init_command, serve_command
 
     for command in (init_command, sync_command, render_command, validate_command,
                     serve_command, sandbox_command, demo_command, status_command):

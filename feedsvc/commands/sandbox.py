@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import click
 
+from feedsvc.commands import rate_option
 from feedsvc.storeden.sandbox import SANDBOX_EXCHANGE, SANDBOX_KEY, SandboxServer
-from feedsvc.storeden.vocabulary import STOREDEN_RATE, Rate, parse_rate
-
-
-def _rate(ctx, param, value: str) -> Rate:
-    try:
-        return parse_rate(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+from feedsvc.storeden.vocabulary import STOREDEN_RATE
 
 
 @click.command("sandbox")
@@ -20,7 +14,7 @@ def _rate(ctx, param, value: str) -> Rate:
 @click.option("--port", default=8090, show_default=True)
 @click.option("--orders", default=200, show_default=True, help="Orders in the generated shop (last 10 days).")
 @click.option("--seed", default=1, show_default=True, help="Same seed, same shop.")
-@click.option("--rate", default=str(STOREDEN_RATE), show_default=True, callback=_rate,
+@click.option("--rate", default=str(STOREDEN_RATE), show_default=True, callback=rate_option,
               help="Throttle as REQUESTS/SECONDS, like Storeden's.")
 @click.option("--key", default=SANDBOX_KEY, show_default=True)
 @click.option("--exchange", default=SANDBOX_EXCHANGE, show_default=True)

@@ -1,6 +1,7 @@
 """Settings: defaults from one table, every value checked at start-up naming its variable, the README in step,
 secrets out of repr()."""
 
+import ast
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -208,3 +209,55 @@ def test_the_readmes_defaults_are_the_tables():
             assert cell.strip("`") == setting.default, setting.variable
         else:  # "—" (unset) or words for a computed default
             assert setting.default == "", setting.variable
+
+
+# Variables feedsvc reads that are not settings: no one sets them by hand.
+NOT_SETTINGS = {"FEEDSVC_PIPELINE_LOCK_FD": "the locked descriptor Sync now hands to its child",
+                "FEEDSVC_FAULT_KILL_AT": "test-only fault injection",
+                "NO_COLOR": "the convention for plain output (feedsvc validate)"}
+
+
+def environment_reads(source: str) -> set[str]:
+    """The variables a module reads from os.environ or os.getenv, by literal name or by a module constant."""
+    tree = ast.parse(source)
+    constants = {target.id: node.value.value for node in tree.body if isinstance(node, ast.Assign)
+                 for target in node.targets if isinstance(target, ast.Name)
+                 and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)}
+
+    def name_of(node: ast.AST) -> str | None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        return constants.get(node.id) if isinstance(node, ast.Name) else None
+
+    def is_environ(node: ast.AST) -> bool:  # os.environ (a WSGI `environ` is another thing)
+        return isinstance(node, ast.Attribute) and node.attr == "environ" and \
+            isinstance(node.value, ast.Name) and node.value.id == "os"
+
+    found = set()
+    for node in ast.walk(tree):
+        key = None
+        if isinstance(node, ast.Call) and node.args and isinstance(node.func, ast.Attribute):
+            if node.func.attr in ("get", "pop") and is_environ(node.func.value) or node.func.attr == "getenv":
+                key = node.args[0]
+        elif isinstance(node, ast.Subscript) and is_environ(node.value):
+            key = node.slice
+        elif isinstance(node, ast.Compare) and len(node.comparators) == 1 and is_environ(node.comparators[0]):
+            key = node.left
+        if key is not None and (name := name_of(key)):
+            found.add(name)
+    return found
+
+
+def test_the_environment_reader_sees_every_form():
+    source = ('import os\nVAR = "FEEDSVC_B"\nos.environ.get("FEEDSVC_A")\nos.environ.pop(VAR, "")\n'
+              'os.getenv("FEEDSVC_C")\nos.environ["FEEDSVC_D"]\n"FEEDSVC_E" in os.environ\n')
+    assert environment_reads(source) == {"FEEDSVC_A", "FEEDSVC_B", "FEEDSVC_C", "FEEDSVC_D", "FEEDSVC_E"}
+
+
+def test_only_the_config_reads_settings_from_the_environment():
+    package = Path(config.__file__).resolve().parent
+    for path in [*package.rglob("*.py"), package.parent / "gunicorn.conf.py", package.parent / "wsgi.py"]:
+        if path == Path(config.__file__).resolve():
+            continue
+        for name in environment_reads(path.read_text(encoding="utf-8")):
+            assert name in NOT_SETTINGS, f"{path.name} reads {name} itself; make it a row of config.SETTINGS"

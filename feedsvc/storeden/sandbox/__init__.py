@@ -47,7 +47,7 @@ class SandboxServer(BackgroundServer):
                  rate: tuple[int, float] = STOREDEN_RATE, host: str = "127.0.0.1", port: int = 0,
                  key: str = SANDBOX_KEY, exchange: str = SANDBOX_EXCHANGE, retry_after: bool = False):
         self.shop = shop or Shop(seed=seed, orders=orders)
-        self.key, self.exchange = key, exchange
+        self.key, self.exchange, self.rate = key, exchange, Rate(*rate)
         super().__init__(create_sandbox_app(self.shop, key=key, exchange=exchange, rate=rate,
                                             retry_after=retry_after),
                          host=host, port=port, name="storeden-sandbox")
