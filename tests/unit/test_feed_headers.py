@@ -63,6 +63,7 @@ def test_if_none_match_wins_over_if_modified_since(client):
 
 @pytest.mark.parametrize("value, compressed", [
     ("gzip", True), ("GZIP", True), ("x-gzip", True), ("deflate, gzip;q=0.5", True), ("br, gzip;q=0.001", True),
+    ("*", True),  # RFC 9110 §12.5.3: any coding (the hand-written parser said no)
     ("gzip;q=0", False), ("identity", False), ("", False), ("gzip;q=nonsense", False),
 ])
 def test_accept_encoding(client, value, compressed):
