@@ -22,34 +22,24 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import multiprocessing
 import os
-import re
 import ssl
 import stat
 import zoneinfo
 from dataclasses import dataclass, field, fields, replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Mapping
-from urllib.parse import urlsplit
+from typing import Any, Mapping
 
 from dotenv import dotenv_values
 
-from feedsvc.retino import order_url
-from feedsvc.storeden.vocabulary import (COD_METHOD_CODES, DEFAULT_EXCLUDED_STATUSES, STOREDEN_RATE, NotAStatus,
-                                         Rate, parse_rate, parse_status)
+from feedsvc import setting_parsers as parse
+from feedsvc.storeden.vocabulary import COD_METHOD_CODES, DEFAULT_EXCLUDED_STATUSES, STOREDEN_RATE, Rate
 
 log = logging.getLogger("feedsvc.config")
 
-MIN_TOKEN_HEX = 32
-MIN_PASSWORD_LENGTH = 16
 PRIVATE_DIR_MODE = 0o700
 LOOPBACK_PROXIES = ("127.0.0.0/8", "::1/128")
-LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-_HEX = re.compile(r"^[0-9a-fA-F]+$")
-# gunicorn's forms: HOST:PORT, [IPv6]:PORT, HOST alone (port 8000), unix:PATH, fd://N
-_BIND = re.compile(r"^(?:unix:.+|fd://\d+|[^\s:\[\]]+|(?:\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]*):(\d{1,5}))$")
 
 
 class ConfigError(ValueError):
@@ -60,190 +50,6 @@ class ConfigError(ValueError):
         super().__init__(f"{variable}: {problem}")
 
 
-# -- parsers: the text of a variable → its value, or ValueError saying what is wrong ----------------
-
-Parser = Callable[[str], Any]
-
-
-def text(value: str) -> str:
-    return value
-
-
-def whole_number(minimum: int, maximum: int | None = None) -> Parser:
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise ValueError(f"expected a whole number, got {value!r}") from None
-        if number < minimum:
-            raise ValueError(f"must be at least {minimum}, got {number}")
-        if maximum is not None and number > maximum:
-            raise ValueError(f"must be at most {maximum}, got {number}")
-        return number
-    return parse
-
-
-def seconds(minimum: float, maximum: float) -> Parser:
-    def parse(value: str) -> float:
-        try:
-            number = float(value)
-        except ValueError:
-            raise ValueError(f"expected a number of seconds, got {value!r}") from None
-        if not minimum <= number <= maximum:
-            raise ValueError(f"must be between {minimum:g} and {maximum:g}, got {value}")
-        return number
-    return parse
-
-
-def optional(parse: Parser) -> Parser:
-    """`parse`, with "" (unset) meaning None."""
-    return lambda value: parse(value) if value else None
-
-
-def boolean(value: str) -> bool:
-    folded = value.lower()
-    if folded in ("", "0", "false", "no", "off"):
-        return False
-    if folded in ("1", "true", "yes", "on"):
-        return True
-    raise ValueError(f"expected 1/0, true/false, yes/no; got {value!r}")
-
-
-def http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in value):
-        raise ValueError(f"expected an http(s) URL such as https://connect.storeden.com/v1.1, got {value!r}")
-    return value.rstrip("/")
-
-
-def storeden_rate(value: str) -> Rate:
-    return parse_rate(value)
-
-
-def directory(value: str) -> Path:
-    return Path(value).expanduser()
-
-
-def readable_file(value: str) -> Path | None:
-    if not value:
-        return None
-    path = Path(value).expanduser()
-    if not os.access(path, os.R_OK) or not path.is_file():
-        raise ValueError(f"cannot read {path}")
-    return path
-
-
-def country_map(value: str) -> Path | None:
-    """The operator's country table: a readable JSON object {"<uid>": "<ISO alpha-2>"}."""
-    from feedsvc.retino.countries import load_override_file  # pycountry loads when a setting needs it
-
-    path = readable_file(value)
-    if path is not None:
-        load_override_file(path)
-    return path
-
-
-def feed_token(value: str) -> str:
-    if value and (len(value) < MIN_TOKEN_HEX or not _HEX.match(value)):
-        raise ValueError(f"must be at least {MIN_TOKEN_HEX} hexadecimal characters from a random source "
-                         "(run `feedsvc init` for one)")
-    return value
-
-
-def feed_password(value: str) -> str:
-    if value and len(value) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"must be at least {MIN_PASSWORD_LENGTH} characters, got {len(value)} "
-                         "(run `feedsvc init` for a random one)")
-    return value
-
-
-def networks(value: str) -> tuple[str, ...]:
-    found = []
-    for part in value.replace(" ", "").split(","):
-        if not part:
-            continue
-        try:
-            found.append(str(ipaddress.ip_network(part, strict=False)))
-        except ValueError:
-            raise ValueError(f"expected IP addresses or networks such as 10.0.0.5 or 10.0.0.0/24, "
-                             f"got {part!r}") from None
-    return tuple(found)
-
-
-def currency(value: str) -> str:
-    from feedsvc.retino.codes import is_currency
-
-    code = value.upper()
-    if not is_currency(code):
-        raise ValueError(f"{value!r} is not an ISO 4217 currency code such as EUR or CZK")
-    return code
-
-
-def country(value: str) -> str:
-    from feedsvc.retino.countries import iso_country
-
-    code = iso_country(value)
-    if code is None:
-        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code such as IT or DE")
-    return code
-
-
-def percentage(value: str) -> Decimal:
-    try:
-        rate = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"expected a percentage such as 22, got {value!r}") from None
-    if not rate.is_finite() or rate < 0 or rate > 100:
-        raise ValueError(f"must be between 0 and 100, got {value!r}")
-    return rate
-
-
-def words(value: str) -> frozenset[str]:
-    return frozenset(part.strip() for part in value.split(",") if part.strip())
-
-
-def statuses(value: str) -> frozenset[int]:
-    try:
-        return frozenset(status for part in value.split(",") if part.strip()
-                         if (status := parse_status(part)) is not None)
-    except NotAStatus as exc:
-        raise ValueError(f"expected comma-separated Storeden statuses (0-8) such as 6,7; {exc}") from None
-
-
-def time_zone(value: str) -> str:
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r}") from None
-    return value
-
-
-def order_url_pattern(value: str) -> str:
-    return order_url.check_pattern(value)
-
-
-def bind_address(value: str) -> str:
-    match = _BIND.match(value)
-    if not match or (match.group(1) and not 1 <= int(match.group(1)) <= 65535):
-        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8000 (or unix:PATH), got {value!r}")
-    return value
-
-
-def workers(value: str) -> int:
-    """The gunicorn workers; unset: two per CPU plus one, at most 8."""
-    if not value:
-        return min(2 * multiprocessing.cpu_count() + 1, 8)
-    return whole_number(1)(value)
-
-
-def one_of(*choices: str) -> Parser:
-    def parse(value: str) -> str:
-        if value.lower() not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
-        return value.lower()
-    return parse
-
-
 # -- the table ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -251,7 +57,7 @@ class Setting:
     variable: str
     field: str  # the Settings attribute
     default: str  # as it would be written in the environment; "" for unset
-    parse: Parser
+    parse: parse.Parser
     doc: str  # one line for people
     secret: bool = False  # kept out of repr() and of logs
     strip: bool = True  # surrounding white space is not part of the value
@@ -259,53 +65,59 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("FEEDSVC_STOREDEN_URL", "storeden_url", "https://connect.storeden.com/v1.1", http_url,
+    Setting("FEEDSVC_STOREDEN_URL", "storeden_url", "https://connect.storeden.com/v1.1", parse.http_url,
             "Storeden API base"),
-    Setting("FEEDSVC_STOREDEN_KEY", "storeden_key", "", text, "your API key (a READ key is enough)", secret=True),
-    Setting("FEEDSVC_STOREDEN_EXCHANGE", "storeden_exchange", "", text, "your API exchange, the key's pair",
+    Setting("FEEDSVC_STOREDEN_KEY", "storeden_key", "", parse.text, "your API key (a READ key is enough)",
             secret=True),
-    Setting("FEEDSVC_STOREDEN_RATE", "storeden_rate", str(STOREDEN_RATE), storeden_rate,
+    Setting("FEEDSVC_STOREDEN_EXCHANGE", "storeden_exchange", "", parse.text, "your API exchange, the key's pair",
+            secret=True),
+    Setting("FEEDSVC_STOREDEN_RATE", "storeden_rate", str(STOREDEN_RATE), parse.storeden_rate,
             "requests per seconds the client never exceeds"),
-    Setting("FEEDSVC_DATA_DIR", "data_dir", "./var", directory, "SQLite store, snapshots, lock file (private)"),
-    Setting("FEEDSVC_DAYS", "days", "7", whole_number(1), "feed window in days (by order date)"),
-    Setting("FEEDSVC_SYNC_INTERVAL", "sync_interval", "3600", whole_number(1),
+    Setting("FEEDSVC_DATA_DIR", "data_dir", "./var", parse.directory,
+            "SQLite store, snapshots, lock file (private)"),
+    Setting("FEEDSVC_DAYS", "days", "7", parse.whole_number(1), "feed window in days (by order date)"),
+    Setting("FEEDSVC_SYNC_INTERVAL", "sync_interval", "3600", parse.whole_number(1),
             "seconds between syncs of `sync --forever`"),
-    Setting("FEEDSVC_FEED_TOKEN", "feed_token", "", feed_token, "the secret of GET /feed/<token>.xml",
+    Setting("FEEDSVC_FEED_TOKEN", "feed_token", "", parse.feed_token, "the secret of GET /feed/<token>.xml",
             secret=True),
-    Setting("FEEDSVC_FEED_USER", "feed_user", "", text, "Basic-auth user of GET /feed.xml and the dashboard"),
-    Setting("FEEDSVC_FEED_PASSWORD", "feed_password", "", feed_password,
-            f"Basic-auth password, at least {MIN_PASSWORD_LENGTH} characters", secret=True, strip=False),
-    Setting("FEEDSVC_CURRENCY", "currency", "EUR", currency, "currency when an order carries none"),
-    Setting("FEEDSVC_VAT_RATE", "vat_rate", "22", percentage, "percent; Storeden prices are VAT-inclusive"),
-    Setting("FEEDSVC_COD_METHODS", "cod_methods", ",".join(sorted(COD_METHOD_CODES)), words,
+    Setting("FEEDSVC_FEED_USER", "feed_user", "", parse.text,
+            "Basic-auth user of GET /feed.xml and the dashboard"),
+    Setting("FEEDSVC_FEED_PASSWORD", "feed_password", "", parse.feed_password,
+            f"Basic-auth password, at least {parse.MIN_PASSWORD_LENGTH} characters", secret=True, strip=False),
+    Setting("FEEDSVC_CURRENCY", "currency", "EUR", parse.currency, "currency when an order carries none"),
+    Setting("FEEDSVC_VAT_RATE", "vat_rate", "22", parse.percentage, "percent; Storeden prices are VAT-inclusive"),
+    Setting("FEEDSVC_COD_METHODS", "cod_methods", ",".join(sorted(COD_METHOD_CODES)), parse.words,
             "payment method codes that mean cash on delivery", blank_is_default=False),
-    Setting("FEEDSVC_DEFAULT_COUNTRY", "default_country", "IT", country,
+    Setting("FEEDSVC_DEFAULT_COUNTRY", "default_country", "IT", parse.country,
             "country when one cannot be mapped (with a warning)"),
-    Setting("FEEDSVC_COUNTRY_MAP", "country_map_file", "", country_map,
+    Setting("FEEDSVC_COUNTRY_MAP", "country_map_file", "", parse.country_map,
             'JSON file {"<Storeden country UID>": "IT", …} overriding the built-in table'),
-    Setting("FEEDSVC_TIMEZONE", "timezone", "Europe/Rome", time_zone, "the shop's zone for DATE"),
+    Setting("FEEDSVC_TIMEZONE", "timezone", "Europe/Rome", parse.time_zone, "the shop's zone for DATE"),
     Setting("FEEDSVC_EXCLUDE_STATUSES", "exclude_statuses", ",".join(map(str, sorted(DEFAULT_EXCLUDED_STATUSES))),
-            statuses, "Storeden statuses (0-8) left out of the feed", blank_is_default=False),
-    Setting("FEEDSVC_ORDER_URL", "order_url", "", order_url_pattern, "pattern for ORDER_URL"),
-    Setting("FEEDSVC_TLS_CERT", "tls_cert", "", readable_file, "PEM certificate; HTTPS with FEEDSVC_TLS_KEY"),
-    Setting("FEEDSVC_TLS_KEY", "tls_key", "", readable_file, "PEM private key of FEEDSVC_TLS_CERT"),
-    Setting("FEEDSVC_TRUSTED_PROXIES", "trusted_proxies", "", networks,
+            parse.statuses, "Storeden statuses (0-8) left out of the feed", blank_is_default=False),
+    Setting("FEEDSVC_ORDER_URL", "order_url", "", parse.order_url_pattern, "pattern for ORDER_URL"),
+    Setting("FEEDSVC_TLS_CERT", "tls_cert", "", parse.readable_file,
+            "PEM certificate; HTTPS with FEEDSVC_TLS_KEY"),
+    Setting("FEEDSVC_TLS_KEY", "tls_key", "", parse.readable_file, "PEM private key of FEEDSVC_TLS_CERT"),
+    Setting("FEEDSVC_TRUSTED_PROXIES", "trusted_proxies", "", parse.networks,
             "reverse proxies (IPs or networks) whose X-Forwarded-For/-Proto are believed"),
-    Setting("FEEDSVC_TRUST_PROXY", "trust_proxy", "0", boolean, "1 alone: trust a proxy on loopback"),
-    Setting("FEEDSVC_HEADER_TIMEOUT", "header_timeout", "10", seconds(0.1, 300),
+    Setting("FEEDSVC_TRUST_PROXY", "trust_proxy", "0", parse.boolean, "1 alone: trust a proxy on loopback"),
+    Setting("FEEDSVC_HEADER_TIMEOUT", "header_timeout", "10", parse.seconds(0.1, 300),
             "seconds a connection has for its TLS handshake and request headers"),
-    Setting("FEEDSVC_SEND_TIMEOUT", "send_timeout", "60", seconds(0.1, 3600),
+    Setting("FEEDSVC_SEND_TIMEOUT", "send_timeout", "60", parse.seconds(0.1, 3600),
             "seconds a client may take to receive one piece of a response, or to send its body"),
-    Setting("FEEDSVC_WORKER_CONNECTIONS", "worker_connections", "1000", whole_number(64, 100_000),
+    Setting("FEEDSVC_WORKER_CONNECTIONS", "worker_connections", "1000", parse.whole_number(64, 100_000),
             "connections each gunicorn worker holds at most"),
-    Setting("FEEDSVC_MAX_SNAPSHOT_AGE", "max_snapshot_age", "25200", whole_number(60),
+    Setting("FEEDSVC_MAX_SNAPSHOT_AGE", "max_snapshot_age", "25200", parse.whole_number(60),
             "seconds after which /healthz reports the feed stale"),
-    Setting("FEEDSVC_BIND", "bind", "127.0.0.1:8000", bind_address, "gunicorn's address"),
-    Setting("PORT", "port", "", optional(whole_number(1, 65535)), "alone: gunicorn binds 0.0.0.0:$PORT"),
-    Setting("FEEDSVC_WORKERS", "workers", "", workers, "gunicorn workers (unset: two per CPU plus one, 8 at most)"),
-    Setting("FEEDSVC_ACCESS_LOG", "access_log", "-", text, "gunicorn's access log file (- for stdout)"),
-    Setting("FEEDSVC_ERROR_LOG", "error_log", "-", text, "gunicorn's error log file (- for stderr)"),
-    Setting("FEEDSVC_LOG_LEVEL", "log_level", "info", one_of(*LOG_LEVELS), "gunicorn's log level"),
+    Setting("FEEDSVC_BIND", "bind", "127.0.0.1:8000", parse.bind_address, "gunicorn's address"),
+    Setting("PORT", "port", "", parse.optional(parse.whole_number(1, 65535)),
+            "alone: gunicorn binds 0.0.0.0:$PORT"),
+    Setting("FEEDSVC_WORKERS", "workers", "", parse.workers,
+            "gunicorn workers (unset: two per CPU plus one, 8 at most)"),
+    Setting("FEEDSVC_ACCESS_LOG", "access_log", "-", parse.text, "gunicorn's access log file (- for stdout)"),
+    Setting("FEEDSVC_ERROR_LOG", "error_log", "-", parse.text, "gunicorn's error log file (- for stderr)"),
+    Setting("FEEDSVC_LOG_LEVEL", "log_level", "info", parse.one_of(*parse.LOG_LEVELS), "gunicorn's log level"),
 )
 _BY_FIELD = {setting.field: setting for setting in SETTINGS}
 

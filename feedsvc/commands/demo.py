@@ -31,8 +31,6 @@ def demo_command(orders: int, port: int, data_dir: Path | None, rate, check: boo
       feedsvc demo              # then paste the printed URL and credentials into Retino
       feedsvc demo --check      # start everything, fetch and validate the feed, stop
     """
-    from feedsvc.pipeline import run_pipeline
-    from feedsvc.retino.validate import validate_path
     from feedsvc.storeden.sandbox import SandboxServer
     from feedsvc.tls import ensure_self_signed
 
@@ -46,31 +44,18 @@ def demo_command(orders: int, port: int, data_dir: Path | None, rate, check: boo
         env = demo.demo_environment(sandbox=sandbox, data_dir=data_dir, values=values, tls=(cert, key), port=port)
         settings = load_settings(env)
         click.echo(f"simulator: {orders} orders at {sandbox.url} (throttle {rate})", err=True)
-        outcome = run_pipeline(settings, progress=sys.stderr.isatty(), command="feedsvc demo")
-        if outcome.publish_error:
-            raise click.ClickException(outcome.publish_error)
-        assert outcome.sync is not None and outcome.build is not None
-        report = validate_path(outcome.build.snapshot_dir / "feed.xml", days=settings.days)
-        report_line = (f"validated: {report.orders} orders, {report.errors} errors, "
-                       f"{report.warnings} warnings against schema/retino-feed.xsd")
+        lines = _sync_and_publish(settings)
         server = demo.start_web(env, data_dir)
         stop = threading.Event()
         try:
             base = f"https://127.0.0.1:{port}"
             demo.wait_until_serving(f"{base}/healthz", cert, server)
-            for line in demo.banner(base, values, cert, f"synced: {outcome.sync.summary()}", report_line):
+            for line in demo.banner(base, values, cert, *lines):
                 click.echo(line)
             if check:
-                line, valid = demo.check_served(base, values, cert, data_dir)
-                click.echo(line)
-                if not valid:
-                    raise click.ClickException("the served feed is not valid")
-                return
-            demo.keep_fresh(settings, stop)
-            click.echo("\nPress Ctrl-C to stop.")
-            signal.signal(signal.SIGTERM, lambda *_: stop.set())
-            while not stop.is_set() and server.poll() is None:
-                stop.wait(1.0)
+                _check(base, values, cert, data_dir)
+            else:
+                _serve_until_stopped(settings, server, stop)
         except demo.DemoError as exc:
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt:
@@ -82,3 +67,34 @@ def demo_command(orders: int, port: int, data_dir: Path | None, rate, check: boo
                 server.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 server.kill()
+
+
+def _sync_and_publish(settings) -> tuple[str, str]:
+    """The first sync and publish, and the published feed checked: (the sync's line, the check's line)."""
+    from feedsvc.pipeline import run_pipeline
+    from feedsvc.retino.validate import validate_path
+
+    outcome = run_pipeline(settings, progress=sys.stderr.isatty(), command="feedsvc demo")
+    if outcome.publish_error:
+        raise click.ClickException(outcome.publish_error)
+    assert outcome.sync is not None and outcome.build is not None
+    report = validate_path(outcome.build.snapshot_dir / "feed.xml", days=settings.days)
+    return (f"synced: {outcome.sync.summary()}",
+            f"validated: {report.orders} orders, {report.errors} errors, {report.warnings} warnings "
+            "against schema/retino-feed.xsd")
+
+
+def _check(base: str, values: dict[str, str], cert: Path, data_dir: Path) -> None:
+    line, valid = demo.check_served(base, values, cert, data_dir)
+    click.echo(line)
+    if not valid:
+        raise click.ClickException("the served feed is not valid")
+
+
+def _serve_until_stopped(settings, server: subprocess.Popen, stop: threading.Event) -> None:
+    """Keep the feed fresh until Ctrl-C, SIGTERM or gunicorn's end."""
+    demo.keep_fresh(settings, stop)
+    click.echo("\nPress Ctrl-C to stop.")
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    while not stop.is_set() and server.poll() is None:
+        stop.wait(1.0)
