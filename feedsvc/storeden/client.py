@@ -199,7 +199,7 @@ class StoredenClient:
         skip = 0
         while True:
             params: dict[str, Any] = {"limit": limit, "skip": skip}
-            if from_ts is not None:
+            if from_ts is not None and to_ts is not None:
                 params.update({"from": int(from_ts), "to": int(to_ts)})
             if since is not None:
                 params["since"] = int(since)
@@ -260,7 +260,7 @@ class StoredenClient:
             return None, None
         return body, text
 
-    def get_tracking(self, order_id: str) -> dict | None:
+    def get_tracking(self, order_id: str) -> dict | list | None:
         return self.get_tracking_raw(order_id)[0]
 
     def checkout_methods(self) -> dict:

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 ITEM_KEY_SEPARATOR = "#|#"
 # No real price or quantity comes near this; beyond it Decimal's 28 digits could round silently.
@@ -100,6 +101,7 @@ def cart_items(cart: object) -> list[CartLine]:
     if not isinstance(cart, dict):
         raise PayloadError("cart is missing or not an object")
     items = cart.get("items")
+    entries: list[tuple[str | None, Any]]
     if isinstance(items, dict):
         entries = [(str(key), value) for key, value in items.items()]
     elif isinstance(items, list):

@@ -80,7 +80,7 @@ class FailureLimiter:
         self.per_user, self.per_address, self.window, self.clock = per_user, per_address, window, clock
         self._lock = threading.Lock()
         self._store: AuthFailures | None = None
-        self._pid = None
+        self._pid: int | None = None
 
     def _failures(self) -> AuthFailures:
         if self._store is None or self._pid != os.getpid():  # a forked worker opens its own connection

@@ -90,7 +90,7 @@ def _not_found() -> Response:
     try:
         abort(404)
     except HTTPException as error:
-        return current_app.handle_http_exception(error)
+        return current_app.make_response(current_app.handle_http_exception(error))
 
 
 @bp.route("/feed/<token>.xml", methods=["GET", "HEAD"])
