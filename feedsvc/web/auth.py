@@ -25,7 +25,7 @@ from pathlib import Path
 
 from flask import Response, current_app, request
 
-from feedsvc.store import AuthFailures
+from feedsvc.auth_failures import AuthFailures
 
 REALM_HEADER = 'Basic realm="feedsvc", charset="UTF-8"'
 TOKEN_USER = "(token)"
