@@ -23,7 +23,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-import ssl
 import stat
 import zoneinfo
 from dataclasses import dataclass, field, fields, replace
@@ -270,6 +269,8 @@ def _together(values: dict[str, Any], first: str, second: str) -> None:
 
 
 def _check_tls_pair(cert: Path, key: Path) -> None:
+    import ssl  # only when TLS is set: every command loads the settings
+
     def no_passphrase() -> bytes:
         raise ValueError("the key is encrypted; gunicorn needs it without a passphrase")
     try:

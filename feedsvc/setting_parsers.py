@@ -9,7 +9,6 @@ ISO codes load pycountry only when they run.
 from __future__ import annotations
 
 import ipaddress
-import multiprocessing
 import os
 import re
 import zoneinfo
@@ -198,7 +197,7 @@ def bind_address(value: str) -> str:
 def workers(value: str) -> int:
     """The gunicorn workers; unset: two per CPU plus one, at most 8."""
     if not value:
-        return min(2 * multiprocessing.cpu_count() + 1, 8)
+        return min(2 * (os.cpu_count() or 1) + 1, 8)
     return whole_number(1)(value)
 
 
