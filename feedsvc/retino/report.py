@@ -37,6 +37,10 @@ class Report:
         else:
             self.omitted[finding.code, finding.severity] += 1
 
+    def wants(self, code: str) -> bool:
+        """False once `code` has its fill of kept findings (the caller may then just count)."""
+        return self._kept[code] < self.per_rule
+
     def extend(self, findings) -> None:
         for finding in findings:
             self.add(finding)

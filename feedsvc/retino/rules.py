@@ -25,6 +25,8 @@ from functools import lru_cache
 import pycountry
 from lxml import etree
 
+from feedsvc.retino.seen import SeenValues
+
 COD_NAME = "Cash on Delivery"
 _MONEY_2DP = re.compile(r"^-?[0-9]+\.[0-9]{2}$")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
@@ -171,9 +173,9 @@ class OrderChecker:
         self.now = now or datetime.now()
         self.oldest = self.now - timedelta(days=days + 1)
         self.newest = self.now + timedelta(hours=1)
-        self.codes: dict[str, int] = {}
-        self.order_ids: dict[str, int] = {}
-        self.packages: dict[str, str] = {}
+        self.codes = SeenValues()  # CODE -> line of its first order
+        self.order_ids = SeenValues()  # ORDER_ID -> line
+        self.packages = SeenValues()  # PACKAGE_NUMBER -> CODE of its first order
         self.orders = 0
         self.items = 0
         self.without_package = 0
@@ -250,10 +252,13 @@ class OrderChecker:
         self._identity(out, first, path)
         self._date(out, first.get("DATE"), path)
         self._packages(out, order, packages, path)
-        self._codes(out, customers, currencies, first.get("LANGUAGE"), path, texts)
+        if customers or currencies or "LANGUAGE" in first:
+            self._codes(out, customers, currencies, first.get("LANGUAGE"), path, texts)
         money: list[Finding] = []
-        self._money_rules(money, first, item_lists, path, texts)
-        self._texts(out, order, texts, path)
+        if item_lists or "TOTAL_PRICE" in first:
+            self._money_rules(money, first, item_lists, path, texts)
+        if texts:
+            self._texts(out, order, texts, path)
         out.extend(money)
         return out
 
@@ -263,11 +268,10 @@ class OrderChecker:
             value = (element.text or "").strip() if element is not None else ""
             if not value:
                 continue
-            if value in seen:
+            earlier = seen.earlier(value, element.sourceline)
+            if earlier is not None:
                 self._add(out, "D1", "error", element, f"{path}/{tag}",
-                          f"{tag} {value!r} is also used by the order on line {seen[value]}", feed_level=True)
-            else:
-                seen[value] = element.sourceline
+                          f"{tag} {value!r} is also used by the order on line {earlier[0]}", feed_level=True)
 
     def _date(self, out, element, path):
         if element is None or not element.text:
@@ -308,11 +312,15 @@ class OrderChecker:
             seen_here.add(value)
 
     def _package_elsewhere(self, out, value, element, where):
-        if value in self.packages:
+        earlier = self.packages.earlier(value, self._code or "?")
+        if earlier is not None:
             self._add(out, "D2", "warning", element, where,
-                      f"PACKAGE_NUMBER {value!r} is also in order {self.packages[value]!r}", feed_level=True)
-        else:
-            self.packages[value] = self._code or "?"
+                      f"PACKAGE_NUMBER {value!r} is also in order {earlier[0]!r}", feed_level=True)
+
+    def close(self) -> None:
+        """Let go of the duplicate rules' memory (and temporary database) at the end of a document."""
+        for seen in (self.codes, self.order_ids, self.packages):
+            seen.close()
 
     def feed_level(self, *, code: str, date: str, packages) -> list[Finding]:
         """The feed-level findings of one order, from its CODE, DATE and package numbers.

@@ -71,22 +71,30 @@ def load_schemas(path: str | None = None) -> tuple[etree.XMLSchema, etree.XMLSch
 
 
 class SchemaCheck:
-    """The XSD findings of a document, order by order, then outside the orders."""
+    """Adds the XSD findings of a document to `report`, order by order, then outside the orders."""
 
-    def __init__(self, schema_path: str | None = None):
+    def __init__(self, report: Report, schema_path: str | None = None):
+        self.report = report
         self.whole, self.per_order = load_schemas(schema_path)
         self.orders = 0
 
-    def order(self, order, index: int) -> list[Finding]:
+    def order(self, order, index: int) -> None:
         self.orders += 1
         if self.per_order.validate(order):
-            return []
+            return
+        errors = self.per_order.error_log
+        if not self.report.wants("XSD"):  # a hostile document: count, do not describe
+            self.report.count("XSD", "error", len(errors))
+            return
         code = (order.findtext("CODE") or "").strip() or None
-        return [Finding("XSD", "error", entry.line, code, _order_path(entry.path, index), entry.message, HINT)
-                for entry in self.per_order.error_log]
+        self.report.extend(Finding("XSD", "error", entry.line, code, _order_path(entry.path, index),
+                                   entry.message, HINT) for entry in errors)
 
-    def outside(self, reader: FeedReader) -> list[Finding]:
+    def outside(self, reader: FeedReader) -> None:
         """The root and what it holds besides ORDERs, once the whole document has been read."""
+        self.report.extend(self._outside(reader))
+
+    def _outside(self, reader: FeedReader) -> list[Finding]:
         found = []
         stand_in = etree.Element(reader.root_tag, reader.root_attributes)
         stand_in.text = reader.root_text or None
@@ -122,13 +130,13 @@ def check_file(path: str, schema_path: str | None, max_bytes: int | None) -> Rep
     """The XSD findings of a whole file; a document that stops early just ends the list (the rules'
     pass, reading the same bytes, reports why)."""
     report = Report()
-    check = SchemaCheck(schema_path)
+    check = SchemaCheck(report, schema_path)
     with open(path, "rb") as stream:
         reader = FeedReader(stream, max_bytes=max_bytes)
         try:
             for index, order in enumerate(reader.orders(), 1):
-                report.extend(check.order(order, index))
-            report.extend(check.outside(reader))
+                check.order(order, index)
+            check.outside(reader)
             report.complete = True
         except (etree.XMLSyntaxError, Refused, TooLarge):
             pass

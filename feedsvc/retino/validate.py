@@ -88,30 +88,14 @@ def validate_source(open_source, *, size: int, profile: str = "full", days: int 
     started = time.monotonic()
     report = Report(bytes=size, fetch_seconds=fetch_seconds)
     checker = OrderChecker(profile=profile, days=days, now=now)
-    schema = SchemaCheck(schema_path) if schema_process is None else None
+    schema = SchemaCheck(report, schema_path) if schema_process is None else None
     try:
         with open_source() as stream:
             reader = FeedReader(stream, max_bytes=max_bytes)
-            _prolog_findings(reader.read_head(), report)
-            if report.errors:
-                return _finish(report, checker, started)
-            try:
-                for index, order in enumerate(reader.orders(), 1):
-                    report.extend(checker.check(order, index))
-                    if schema is not None:
-                        report.extend(schema.order(order, index))
-                if schema is not None:
-                    report.extend(schema.outside(reader))
-                report.complete = True
-            except etree.XMLSyntaxError as exc:
-                report.well_formed = False
-                report.add(_syntax_finding(exc))
-            except Refused as refusal:
-                report.add(Finding(refusal.code, "error", refusal.line, None, "", refusal.message,
-                                   "remove the DOCTYPE: a Retino feed needs none" if refusal.code == "S1"
-                                   else "a Retino feed needs none of this"))
+            _read(reader, report, checker, schema)
             report.bytes = max(report.bytes, reader.bytes_read)
-        if schema_process is not None:
+        unreadable_encoding = any(f.code == "H1" and f.severity == "error" for f in report.findings)
+        if schema_process is not None and not unreadable_encoding:
             _merge_schema(report, schema_process, open_source, schema_path, max_bytes)
     except TooLarge as exc:
         raise UnreadableFeed(str(exc)) from None
@@ -121,18 +105,40 @@ def validate_source(open_source, *, size: int, profile: str = "full", days: int 
     return _finish(report, checker, started)
 
 
+def _read(reader: FeedReader, report: Report, checker: OrderChecker, schema: SchemaCheck | None) -> None:
+    """One pass: the prolog's checks, then every order through the rules (and the XSD, if `schema`)."""
+    try:
+        _prolog_findings(reader.read_head(), report)
+        if report.errors:  # an encoding Retino cannot read: nothing further is worth saying
+            return
+        for index, order in enumerate(reader.orders(), 1):
+            report.extend(checker.check(order, index))
+            if schema is not None:
+                schema.order(order, index)
+        if schema is not None:
+            schema.outside(reader)
+        report.complete = True
+    except etree.XMLSyntaxError as exc:
+        report.well_formed = False
+        report.add(_syntax_finding(exc))
+    except Refused as refusal:
+        report.add(Finding(refusal.code, "error", refusal.line, None, "", refusal.message,
+                           "remove the DOCTYPE: a Retino feed needs none" if refusal.code == "S1"
+                           else "a Retino feed needs none of this"))
+
+
 def _merge_schema(report: Report, process: SchemaProcess, open_source, schema_path, max_bytes) -> None:
     """Add the child's XSD findings; if the child failed, check the schema here after all."""
     found = process.result()
     if found is None:
         found = Report()
-        check = SchemaCheck(schema_path)
+        check = SchemaCheck(found, schema_path)
         with open_source() as stream:
             reader = FeedReader(stream, max_bytes=max_bytes)
             try:
                 for index, order in enumerate(reader.orders(), 1):
-                    found.extend(check.order(order, index))
-                found.extend(check.outside(reader))
+                    check.order(order, index)
+                check.outside(reader)
             except (etree.XMLSyntaxError, Refused):
                 pass
     report.extend(found.findings)
@@ -143,6 +149,7 @@ def _merge_schema(report: Report, process: SchemaProcess, open_source, schema_pa
 def _finish(report: Report, checker: OrderChecker, started: float) -> Report:
     report.orders, report.items = checker.orders, checker.items
     report.without_package = checker.without_package
+    checker.close()
     report.findings.sort(key=lambda f: (f.line or 0))
     report.elapsed = time.monotonic() - started
     return report

@@ -17,6 +17,10 @@ decides, not a window of bytes:
   builds a start tag's attributes all at once), an ORDER over
   `MAX_ORDER_BYTES`, `MAX_ORDER_NODES` nodes or `MAX_ORDER_ATTRIBUTES`
   attributes. libxml2's own limits (depth 256, 10 MB per text) stay on.
+- Some growth happens inside libxml2 where no tree shows it (every distinct
+  element name is kept in a dictionary; prefixed namespace declarations grow
+  a table), so the process's resident memory is watched too: a pass that
+  grows it by more than `MAX_EXTRA_MEMORY` stops (S2) instead of growing on.
 
 Errors: `Refused` (S1/S2), `TooLarge` (over max_bytes: could not be read),
 `etree.XMLSyntaxError` (not well-formed, including a document that ends early).
@@ -24,6 +28,7 @@ Errors: `Refused` (S1/S2), `TooLarge` (over max_bytes: could not be read),
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
@@ -37,15 +42,19 @@ MAX_TAG_ATTRIBUTES = 1000
 MAX_ORDER_BYTES = 16 << 20
 MAX_ORDER_NODES = 100_000
 MAX_ORDER_ATTRIBUTES = 1000
+MAX_EXTRA_MEMORY = 128 << 20
 KEPT_STRAYS = 20  # root-level elements described for the schema check; the rest are only counted
 KEPT_TEXT = 200
 
 # The second wall behind the prolog check: even if a DTD got through, nothing would be resolved or loaded.
 PARSER_OPTIONS = {"resolve_entities": False, "no_network": True, "load_dtd": False, "huge_tree": False,
-                  "remove_comments": True, "remove_pis": True}
+                  "remove_comments": True, "remove_pis": True, "collect_ids": False}
 
 _COUNT_NODES = etree.XPath("count(descendant::node())")
 _COUNT_ATTRIBUTES = etree.XPath("count(descendant-or-self::*/@*)")
+_COUNT_ORDERS = etree.XPath(f"count({ORDER})")
+_FIRST_STRAYS = etree.XPath(f"*[not(self::{ORDER})][position() <= $n]")
+_TEXTS = etree.XPath("text()[normalize-space()]")
 
 
 class Refused(Exception):
@@ -141,6 +150,7 @@ class FeedReader:
         self._pending: list[bytes] = []
         self._open = None
         self._open_since = 0
+        self._memory_at_start = _resident_bytes()
 
     # -- bytes ---------------------------------------------------------------
     def read_head(self, size: int = 4096) -> bytes:
@@ -160,6 +170,10 @@ class FeedReader:
         self.bytes_read += len(chunk)
         if self.max_bytes is not None and self.bytes_read > self.max_bytes:
             raise TooLarge(f"the document is over the limit of {self.max_bytes} bytes (--max-bytes)")
+        if self._memory_at_start and _resident_bytes() - self._memory_at_start > MAX_EXTRA_MEMORY:
+            raise Refused("S2", self.lines_before + 1 or None,
+                          f"reading the document took over {MAX_EXTRA_MEMORY >> 20} MiB of memory (millions of "
+                          "distinct element names or namespace declarations?); it was not checked further")
         flooded = self._guard.check(chunk)
         if flooded is not None:
             line = self.lines_before + sum(c.count(b"\n") for c in self._pending) + chunk.count(b"\n", 0, flooded) + 1
@@ -212,11 +226,8 @@ class FeedReader:
             self.lines_before += chunk.count(b"\n")
         parser.close()
         yield from self._events(parser)
-        self._prune()
         if self.root is not None:
-            self._note_text(self.root.text)
-            for child in self.root:
-                self._forget(child)
+            self._note_root_level(everything=True)
         self.complete = True
 
     def _events(self, parser) -> Iterator[etree._Element]:
@@ -233,33 +244,38 @@ class FeedReader:
             else:
                 self._open = None
                 yield element
-                element.clear(keep_tail=True)
-                # Finished siblings before it: orders already handed out, or strays.
-                while (previous := element.getprevious()) is not None:
-                    self._forget(previous)
-                    root.remove(previous)
+                element.clear(keep_tail=True)  # removed from the root by _prune, after this chunk
 
-    def _forget(self, element) -> None:
-        """Note what a root-level element tells the schema check before it is removed."""
-        if element.tag != ORDER:
-            self.stray_count += 1
-            if len(self.strays) < KEPT_STRAYS:
+    def _note_root_level(self, everything: bool) -> None:
+        """Note what the finished children of the root tell the schema check, before they are removed.
+
+        XPath does the counting, so that a flood of millions of elements costs no Python object each.
+        """
+        root = self.root
+        finished = len(root) if everything else len(root) - 1
+        unfinished_order = not everything and root[-1].tag == ORDER
+        strays = finished - (int(_COUNT_ORDERS(root)) - unfinished_order)
+        if strays and len(self.strays) < KEPT_STRAYS:
+            for element in _FIRST_STRAYS(root, n=KEPT_STRAYS - len(self.strays)):
+                if element.getnext() is None and not everything:
+                    break  # still being read
                 tag = element.tag if isinstance(element.tag, str) else str(element.tag)
                 self.strays.append(Stray(tag, element.sourceline, dict(element.attrib)))
-        self._note_text(element.tail)
-
-    def _note_text(self, text: str | None) -> None:
-        if text and not text.isspace() and len(self.root_text) < KEPT_TEXT:
-            self.root_text = (self.root_text + " " + text.strip())[:KEPT_TEXT].strip()
+        self.stray_count += strays
+        if len(self.root_text) < KEPT_TEXT:
+            for text in _TEXTS(root):
+                self.root_text = (self.root_text + " " + text.strip())[:KEPT_TEXT].strip()
+                if len(self.root_text) >= KEPT_TEXT:
+                    break
 
     def _prune(self) -> None:
         """Keep the tree small whatever the document holds (called after every chunk)."""
         root = self.root
         if root is None or not len(root):
             return
-        for child in root[:-1]:
-            self._forget(child)
-        del root[:-1]
+        if len(root) > 1:
+            self._note_root_level(everything=False)
+            del root[:-1]
         last = root[-1]
         if last is self._open:
             self._check_order_size(last)
@@ -294,3 +310,15 @@ def _doctype_line(prolog: bytes) -> int:
     while position < len(prolog) and prolog[position:position + 1].isspace():
         position += 1
     return prolog.count(b"\n", 0, position) + 1
+
+
+def _resident_bytes() -> int:
+    """This process's resident memory (0 where /proc is not available)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
