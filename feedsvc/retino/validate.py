@@ -72,9 +72,11 @@ def _syntax_finding(exc: etree.XMLSyntaxError) -> Finding:
     line = entry.line if entry is not None and entry.line else (exc.position[0] if exc.position else None)
     column = entry.column if entry is not None and entry.line else (exc.position[1] if exc.position else None)
     message = (entry.message if entry is not None else str(exc)).strip() or "the document ends early"
-    return Finding("WF", "error", line or None, None, "", f"not well-formed XML: {message} "
-                   f"(line {line}, column {column})", "fix the XML syntax at that line (a download cut short "
-                   "ends early)")
+    if not line:  # libxml2 gives no position when it stops for want of memory
+        return Finding("WF", "error", None, None, "", f"the XML parser stopped: {message} (out of memory?)",
+                       "check the document's size and shape")
+    return Finding("WF", "error", line, None, "", f"not well-formed XML: {message} (line {line}, column {column})",
+                   "fix the XML syntax at that line (a download cut short ends early)")
 
 
 def validate_source(open_source, *, size: int, profile: str = "full", days: int = 7,
