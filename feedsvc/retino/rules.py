@@ -90,7 +90,11 @@ def _decimal(text: str | None) -> Decimal | None:
         value = Decimal(text.strip())
     except InvalidOperation:
         return None
-    return value if value.is_finite() else None
+    # Only numbers a price can be: 30 digits and magnitudes up to 10^30 keep every product and sum
+    # of the rules exact within Decimal's limits, so no hostile value can make them raise.
+    if not value.is_finite() or len(value.as_tuple().digits) > 30 or abs(value.adjusted()) > 30:
+        return None
+    return value
 
 
 @lru_cache(maxsize=8192)
@@ -158,11 +162,62 @@ def looks_like_cod(name: str) -> bool:
 
 
 _MONEY_TAGS = frozenset(("WITH_VAT", "WITHOUT_VAT", "VAT", "ROUNDING"))
+# An item's texts that the schema leaves free (the others are patterns or an enumeration of ASCII).
+_FREE_TEXT = frozenset(("NAME", "CODE", "VARIANT_NAME", "MANUFACTURER", "UNIT"))
 _SUMMED = ("WITH_VAT", "WITHOUT_VAT", "VAT")
-# Items that gave no finding, by their serialised bytes: a feed repeats the same lines (a product at
-# its price, a carrier's shipping line) thousands of times, and an item's rules depend on nothing else.
-_ITEM_MEMO_ENTRIES = 8192
-_ITEM_MEMO_KEY_BYTES = 4096
+_PLAIN_MONEY = re.compile(r"-?[0-9]+\.[0-9]{2}")
+
+
+class _ItemMemo:
+    """Items that gave no finding, by their serialised bytes: a feed repeats the same lines (a product
+    at its price, a carrier's shipping line) thousands of times, and an item's rules depend on nothing
+    else. Serialising costs about as much as checking, so the memo turns itself off on a feed whose
+    lines do not repeat."""
+
+    ENTRIES, KEY_BYTES, TRIAL = 8192, 4096, 2000
+
+    def __init__(self):
+        self.items: dict[bytes, tuple] = {}
+        self.hits = self.misses = 0
+        self.active = True
+
+    def key(self, item) -> bytes | None:
+        return etree.tostring(item, with_tail=False) if self.active else None
+
+    def get(self, key: bytes | None):
+        if key is None:
+            return None
+        found = self.items.get(key)
+        if found is not None:
+            self.hits += 1
+            return found
+        self.misses += 1
+        if self.misses >= self.TRIAL and self.hits < self.misses:
+            self.active, self.items = False, {}
+        return None
+
+    def put(self, key: bytes | None, value: tuple) -> None:
+        if key is not None and self.active and len(key) <= self.KEY_BYTES and len(self.items) < self.ENTRIES:
+            self.items[key] = value
+
+
+# WITH_VAT|WITHOUT_VAT|VAT|VAT_RATE of a price block, each written plainly (two decimals; a whole rate).
+_PLAIN_BLOCK = re.compile(r"(?:-?[0-9]{1,15}\.[0-9]{2}\|){3}\s*[0-9]{1,3}\s*")
+
+
+def _plain_block(block) -> tuple[int, int, int, int] | None:
+    """(WITH_VAT, WITHOUT_VAT, VAT in cents, VAT_RATE) of a price block of a schema-valid order whose
+    four values are all there and written plainly; None otherwise. The schema's sequence puts four
+    children in that order; digits alone give X1 nothing to find."""
+    if len(block) != 4:
+        return None
+    with_vat, without_vat, vat, rate = [child.text for child in block]
+    if (not (with_vat and without_vat and vat and rate)
+            or not _PLAIN_BLOCK.fullmatch(f"{with_vat}|{without_vat}|{vat}|{rate}")
+            or "-0.00" in (with_vat, without_vat, vat)):  # F1 wants the sign gone
+        return None
+    return (int(with_vat.replace(".", "")), int(without_vat.replace(".", "")), int(vat.replace(".", "")),
+            int(rate))
 
 
 class OrderChecker:
@@ -180,7 +235,7 @@ class OrderChecker:
         self.items = 0
         self.without_package = 0
         self._code: str | None = None
-        self._clean_items: dict[bytes, tuple[str, dict]] = {}
+        self._memo = _ItemMemo()
 
     # -- helpers -------------------------------------------------------------
     def _add(self, out, code, severity, element, path, message, *, feed_level=False):
@@ -215,9 +270,17 @@ class OrderChecker:
         return values
 
     # -- the rules -----------------------------------------------------------
-    def check(self, order, index: int) -> list[Finding]:
-        """Every finding of one <ORDER> element (the 1-based `index` names it in paths)."""
-        self.orders += 1
+    def check(self, order, index: int, *, identity: bool = True, content: bool = True,
+              schema_valid: bool = False) -> list[Finding]:
+        """The findings of one <ORDER> element (the 1-based `index` names it in paths).
+
+        `identity`: the rules that span orders or read the clock (D1, D2, P1-P3, DT1, DT2), which must
+        see every order of a document in turn; `content`: the rules on the order alone (money, items,
+        codes, texts), which may run anywhere. Both by default. `schema_valid`: the order passed the
+        bundled XSD, so its items have the shape the quick path for items relies on.
+        """
+        if identity:
+            self.orders += 1
         path = f"ORDER[{index}]"
         # One walk over the order's children gathers what every rule reads.
         first: dict = {}
@@ -240,6 +303,8 @@ class OrderChecker:
                 continue
             elif tag == "TOTAL_PRICE" and first[tag] is child:
                 continue  # walked as the order's price block
+            if not content:
+                continue
             if len(child):
                 _collect(child, texts)
             else:
@@ -249,14 +314,17 @@ class OrderChecker:
         code_element = first.get("CODE")
         self._code = ((code_element.text if code_element is not None else None) or "").strip() or None
         out: list[Finding] = []
-        self._identity(out, first, path)
-        self._date(out, first.get("DATE"), path)
-        self._packages(out, order, packages, path)
+        if identity:
+            self._identity(out, first, path)
+            self._date(out, first.get("DATE"), path)
+            self._packages(out, order, packages, path)
+        if not content:
+            return out
         if customers or currencies or "LANGUAGE" in first:
             self._codes(out, customers, currencies, first.get("LANGUAGE"), path, texts)
         money: list[Finding] = []
         if item_lists or "TOTAL_PRICE" in first:
-            self._money_rules(money, first, item_lists, path, texts)
+            self._money_rules(money, first, item_lists, path, texts, schema_valid)
         if texts:
             self._texts(out, order, texts, path)
         out.extend(money)
@@ -399,13 +467,15 @@ class OrderChecker:
                 self._add(out, "X1", "warning", element, f"{path}/…/{element.tag}",
                           f"{element.tag} contains U+FFFD or control characters (encoding damage?)")
 
-    def _money_rules(self, out, first, item_lists, path, texts):
+    def _money_rules(self, out, first, item_lists, path, texts, schema_valid=False):
         total_element = first.get("TOTAL_PRICE")
         total = self._block(out, total_element, f"{path}/TOTAL_PRICE", texts)
         sums = {"WITH_VAT": Decimal(0), "WITHOUT_VAT": Decimal(0), "VAT": Decimal(0)}
+        cents = [0, 0, 0]  # the line totals of the items checked on the quick path
         have_vat = True
         types: list[str] = []
         position = 0
+        memo = self._memo
         for items in item_lists:
             if not len(items):
                 _collect(items, texts)
@@ -414,18 +484,31 @@ class OrderChecker:
                     _collect(item, texts)
                     continue
                 position += 1
-                key = etree.tostring(item, with_tail=False)
-                known = self._clean_items.get(key)
-                if known is not None:
-                    kind, line = known
-                    types.append(kind)
-                else:
-                    findings_before, texts_before = len(out), len(texts)
-                    line = self._item(out, item, f"{path}/ORDER_ITEMS/ITEM[{position}]", types, texts)
-                    if (len(out) == findings_before and len(key) <= _ITEM_MEMO_KEY_BYTES
-                            and len(self._clean_items) < _ITEM_MEMO_ENTRIES
-                            and _plain_texts(texts[texts_before:])):
-                        self._clean_items[key] = (types[-1], line)
+                key = known = None
+                if memo.active:
+                    key = memo.key(item)
+                    known = memo.get(key)
+                if known is None:
+                    texts_before = len(texts)
+                    quick = self._item_quick(item, texts) if schema_valid else None
+                    if quick is not None:
+                        known = quick
+                    else:
+                        del texts[texts_before:]
+                        findings_before = len(out)
+                        kind, line = self._item(out, item, f"{path}/ORDER_ITEMS/ITEM[{position}]", texts)
+                        known = (kind, None, line)
+                        if len(out) != findings_before:
+                            key = None
+                    if key is not None and _plain_texts(texts[texts_before:]):
+                        memo.put(key, known)
+                kind, line_cents, line = known
+                types.append(kind)
+                if line_cents is not None:
+                    cents[0] += line_cents[0]
+                    cents[1] += line_cents[1]
+                    cents[2] += line_cents[2]
+                    continue
                 for name in _SUMMED:
                     value = line.get(name)
                     if value is None:
@@ -433,12 +516,47 @@ class OrderChecker:
                         continue
                     sums[name] += value
         self.items += position
+        if any(cents):
+            for name, value in zip(_SUMMED, cents):
+                sums[name] += Decimal(value).scaleb(-2)
         self._c3(out, total_element, total, sums, have_vat, position, path)
         self._c4(out, total_element, total, path)
         self._item_kinds(out, first.get("ORDER_ITEMS"), types, path)
 
-    def _item(self, out, item, where, types, texts) -> dict[str, Decimal | None]:
-        """The rules of one ITEM; returns its line total's values for the order's sums."""
+    def _item_quick(self, item, texts) -> tuple | None:
+        """(TYPE, (line WITH_VAT, WITHOUT_VAT, VAT in cents), None) of an item of a schema-valid order whose
+        prices are written plainly and that breaks no rule, in whole-number arithmetic; None for any
+        other item, which the exact rules (`_item`) then check and report."""
+        parts = {child.tag: child for child in item}
+        written = parts["AMOUNT"].text
+        if (not written or len(written) > 9 or not written.isdigit() or not written.isascii()
+                or written.strip("0") == ""):
+            return None  # a quantity with decimals, or zero (I2): the exact rules decide
+        amount = int(written)
+        unit = _plain_block(parts["UNIT_PRICE"])
+        line = _plain_block(parts["TOTAL_PRICE"]) if unit is not None else None
+        if line is None:
+            return None
+        unit_with, unit_without, unit_vat, unit_rate = unit
+        with_vat, without_vat, vat, rate = line
+        if (with_vat != without_vat + vat or unit_with != unit_without + unit_vat  # T1
+                or abs(unit_without * (100 + unit_rate) - unit_with * 100) > 100  # T4, a cent per unit
+                or abs(without_vat * (100 + rate) - with_vat * 100) > 100 * amount
+                or unit_with * amount != with_vat or unit_without * amount != without_vat  # T2
+                or unit_vat * amount != vat):
+            return None
+        kind = (parts["TYPE"].text or "").strip()
+        if (with_vat > 0 and kind == "discount") or (with_vat < 0 and kind != "discount"):  # I2
+            return None
+        texts += [child.text for tag, child in parts.items() if tag in _FREE_TEXT and child.text]
+        if kind == "billing":
+            name = (parts["NAME"].text or "").strip()
+            if name != COD_NAME and _looks_like_cod(name):  # I3
+                return None
+        return kind, (with_vat, without_vat, vat), None
+
+    def _item(self, out, item, where, texts) -> tuple[str, dict[str, Decimal | None]]:
+        """The rules of one ITEM; returns its TYPE and its line total's values for the order's sums."""
         parts: dict = {}
         if not len(item):
             _collect(item, texts)
@@ -457,7 +575,6 @@ class OrderChecker:
                 if text and tag.__class__ is str:
                     texts.append(text)
         kind = _text_of(parts.get("TYPE")).strip()
-        types.append(kind)
         amount_element = parts.get("AMOUNT")
         amount = _decimal(_text_of(amount_element))
         unit_element, line_element = parts.get("UNIT_PRICE"), parts.get("TOTAL_PRICE")
@@ -473,7 +590,7 @@ class OrderChecker:
         self._signs(out, item, amount_element, kind, line, amount, where)
         if kind == "billing":
             self._cod_name(out, parts.get("NAME"), where)
-        return line
+        return kind, line
 
     def _c1(self, out, block, element, where, block_path):
         w, n, v = block.get("WITH_VAT"), block.get("WITHOUT_VAT"), block.get("VAT")
@@ -489,7 +606,7 @@ class OrderChecker:
         if not _within_rate(n, w, rate, amount):
             expected = n * _vat_factor(rate)
             self._add(out, "T4", "warning", element, f"{where}/{block_path}",
-                      f"WITHOUT_VAT {n} at {rate} % gives {expected.quantize(CENT)}, not WITH_VAT {w}")
+                      f"WITHOUT_VAT {n} at {rate} % gives {_cents_text(expected)}, not WITH_VAT {w}")
 
     def _c2(self, out, line_element, unit, line, amount, where):
         if amount is None:
@@ -572,6 +689,14 @@ def _line_gap(unit: Decimal, amount: Decimal, line: Decimal) -> Decimal:
 @lru_cache(maxsize=1024)
 def _looks_like_cod(name: str) -> bool:
     return looks_like_cod(name)
+
+
+def _cents_text(value: Decimal) -> str:
+    """`value` rounded to the cent for a message (as it is when too long to round)."""
+    try:
+        return str(value.quantize(CENT))
+    except InvalidOperation:
+        return str(value)
 
 
 def _plain_texts(texts: list[str]) -> bool:

@@ -8,20 +8,12 @@ element), and what lies outside the orders (the root's name, attributes and
 text, elements under it that are not ORDERs) on a small stand-in root once
 the document has been read.
 
-For a small document this runs inside the rules' pass. For a large one it
-runs as a process of its own beside it (`python -m feedsvc.retino.schema_pass
-PATH`), reading the same file on the other core: `SchemaProcess`.
+`engine` decides which orders each pass checks.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
-import json
-import os
-import subprocess
-import sys
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,7 +21,7 @@ from lxml import etree
 
 from feedsvc.retino.report import Report
 from feedsvc.retino.rules import Finding
-from feedsvc.retino.xmlstream import ORDER, FeedReader, Refused, TooLarge
+from feedsvc.retino.xmlstream import ORDER, FeedReader
 
 PACKAGED_SCHEMA = Path(__file__).resolve().parent.parent / "schema" / "retino-feed.xsd"
 XS = "{http://www.w3.org/2001/XMLSchema}"
@@ -76,19 +68,22 @@ class SchemaCheck:
     def __init__(self, report: Report, schema_path: str | None = None):
         self.report = report
         self.whole, self.per_order = load_schemas(schema_path)
+        self.bundled = schema_path is None or Path(schema_path).resolve() == PACKAGED_SCHEMA
         self.orders = 0
 
-    def order(self, order, index: int) -> None:
+    def order(self, order, index: int) -> bool:
+        """Check one ORDER; True when the schema accepts it."""
         self.orders += 1
         if self.per_order.validate(order):
-            return
+            return True
         errors = self.per_order.error_log
         if not self.report.wants("XSD"):  # a hostile document: count, do not describe
             self.report.count("XSD", "error", len(errors))
-            return
+            return False
         code = (order.findtext("CODE") or "").strip() or None
         self.report.extend(Finding("XSD", "error", entry.line, code, _order_path(entry.path, index),
                                    entry.message, HINT) for entry in errors)
+        return False
 
     def outside(self, reader: FeedReader) -> None:
         """The root and what it holds besides ORDERs, once the whole document has been read."""
@@ -124,89 +119,3 @@ def _order_path(path: str | None, index: int) -> str:
     if path and path.startswith(prefix):
         return f"{ORDER}[{index}]{path[len(prefix):]}"
     return f"{ORDER}[{index}]"
-
-
-def check_file(path: str, schema_path: str | None, max_bytes: int | None) -> Report:
-    """The XSD findings of a whole file; a document that stops early just ends the list (the rules'
-    pass, reading the same bytes, reports why)."""
-    report = Report()
-    check = SchemaCheck(report, schema_path)
-    with open(path, "rb") as stream:
-        reader = FeedReader(stream, max_bytes=max_bytes)
-        try:
-            for index, order in enumerate(reader.orders(), 1):
-                check.order(order, index)
-            check.outside(reader)
-            report.complete = True
-        except (etree.XMLSyntaxError, Refused, TooLarge):
-            pass
-    return report
-
-
-class SchemaProcess:
-    """`check_file` in a child process, so that it runs on another core than the rules."""
-
-    def __init__(self, path, schema_path: str | None, max_bytes: int | None):
-        command = [sys.executable, "-m", "feedsvc.retino.schema_pass", str(path)]
-        if schema_path:
-            command += ["--schema", str(schema_path)]
-        if max_bytes is not None:
-            command += ["--max-bytes", str(max_bytes)]
-        env = dict(os.environ)
-        package_parent = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
-        self._stderr = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                        stderr=self._stderr, env=env)
-
-    def result(self) -> Report | None:
-        """The child's report, or None when it failed (the caller then checks the schema itself)."""
-        try:
-            out, _ = self.process.communicate()
-            if self.process.returncode != 0:
-                return None
-            return _report_from_json(out)
-        except (ValueError, KeyError, TypeError):
-            return None
-        finally:
-            self.stop()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self._stderr.close()
-
-
-def _report_to_json(report: Report) -> str:
-    return json.dumps({
-        "complete": report.complete,
-        "findings": [[f.code, f.severity, f.line, f.order_code, f.path, f.message, f.hint]
-                     for f in report.findings],
-        "omitted": [[code, severity, number] for (code, severity), number in report.omitted.items()],
-    })
-
-
-def _report_from_json(text: bytes) -> Report:
-    body = json.loads(text)
-    report = Report(complete=bool(body["complete"]))
-    for fields in body["findings"]:
-        report.add(Finding(*fields))
-    for code, severity, number in body["omitted"]:
-        report.count(code, severity, number)
-    return report
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m feedsvc.retino.schema_pass")
-    parser.add_argument("path")
-    parser.add_argument("--schema")
-    parser.add_argument("--max-bytes", type=int)
-    args = parser.parse_args(argv)
-    report = check_file(args.path, args.schema, args.max_bytes)
-    sys.stdout.write(_report_to_json(report) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

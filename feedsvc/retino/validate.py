@@ -1,10 +1,10 @@
-"""The feed checker's engine: safe streaming parse, the XSD and the semantic rules → a `Report`.
+"""The feed checker: safe streaming parse, the XSD and the semantic rules → a `Report`.
 
 Input is untrusted (see `xmlstream` for how it is read: no DTD, no entities,
-no network, bounded memory). One pass hands each finished <ORDER> to the rules
-(`rules.OrderChecker`) and to the XSD (`schema_pass.SchemaCheck`). A large
-file is read twice at once instead: the rules here, the XSD in a child
-process on the other core; the findings are merged by line.
+no network, bounded memory). A pass (`engine.Pass`) hands each finished
+<ORDER> to the rules (`rules.OrderChecker`) and to the XSD
+(`schema_pass.SchemaCheck`); a large file is shared with a second pass in a
+child process, on the other core, and the findings are merged by line.
 
 A document is valid only when it was read to its end, well-formed, and
 nothing found an error: a feed cut short anywhere is never valid, whatever
@@ -22,9 +22,10 @@ from pathlib import Path
 
 from lxml import etree
 
+from feedsvc.retino.engine import ChildPass, Pass
 from feedsvc.retino.report import Report
-from feedsvc.retino.rules import Finding, OrderChecker
-from feedsvc.retino.schema_pass import PACKAGED_SCHEMA, SchemaCheck, SchemaProcess, load_schemas
+from feedsvc.retino.rules import Finding
+from feedsvc.retino.schema_pass import PACKAGED_SCHEMA, load_schemas
 from feedsvc.retino.xmlstream import FeedReader, Refused, TooLarge
 
 __all__ = ["DEFAULT_MAX_BYTES", "PACKAGED_SCHEMA", "Report", "UnreadableFeed", "load_schema",
@@ -82,44 +83,48 @@ def _syntax_finding(exc: etree.XMLSyntaxError) -> Finding:
 def validate_source(open_source, *, size: int, profile: str = "full", days: int = 7,
                     now: datetime | None = None, schema_path: str | None = None,
                     fetch_seconds: float | None = None, max_bytes: int | None = None,
-                    schema_process=None) -> Report:
+                    helper: ChildPass | None = None) -> Report:
     """Validate the document that `open_source()` opens as a binary stream.
 
-    `schema_process` (a started `SchemaProcess` reading the same bytes) takes the XSD off this pass.
+    `helper` (a started `ChildPass` reading the same bytes) takes the odd orders off this pass.
     """
     started = time.monotonic()
     report = Report(bytes=size, fetch_seconds=fetch_seconds)
-    checker = OrderChecker(profile=profile, days=days, now=now)
-    schema = SchemaCheck(report, schema_path) if schema_process is None else None
+    options = {"profile": profile, "days": days, "now": now, "schema_path": schema_path}
+    work = Pass(report, **options) if helper is None else Pass(report, **options, share=_other_share(helper),
+                                                                  outside=False)
     try:
         with open_source() as stream:
             reader = FeedReader(stream, max_bytes=max_bytes)
-            _read(reader, report, checker, schema)
+            _read(reader, report, work)
             report.bytes = max(report.bytes, reader.bytes_read)
         unreadable_encoding = any(f.code == "H1" and f.severity == "error" for f in report.findings)
-        if schema_process is not None and not unreadable_encoding:
-            _merge_schema(report, schema_process, open_source, schema_path, max_bytes)
+        if helper is not None and not unreadable_encoding:
+            _merge(report, helper, open_source, options, max_bytes)
     except TooLarge as exc:
         raise UnreadableFeed(str(exc)) from None
     finally:
-        if schema_process is not None:
-            schema_process.stop()
-    return _finish(report, checker, started)
+        work.close()
+        if helper is not None:
+            helper.stop()
+    report.findings.sort(key=lambda f: (f.line or 0))
+    report.elapsed = time.monotonic() - started
+    return report
 
 
-def _read(reader: FeedReader, report: Report, checker: OrderChecker, schema: SchemaCheck | None) -> None:
-    """One pass: the prolog's checks, then every order through the rules (and the XSD, if `schema`)."""
+def _other_share(helper: ChildPass) -> tuple[int, int]:
+    """This pass's share when `helper` takes the other one (of two)."""
+    parts, part = helper.share
+    return parts, (part + 1) % parts
+
+
+def _read(reader: FeedReader, report: Report, work: Pass) -> None:
+    """The prolog's checks, then the pass; what stops it early becomes a finding."""
     try:
         _prolog_findings(reader.read_head(), report)
         if report.errors:  # an encoding Retino cannot read: nothing further is worth saying
             return
-        for index, order in enumerate(reader.orders(), 1):
-            report.extend(checker.check(order, index))
-            if schema is not None:
-                schema.order(order, index)
-        if schema is not None:
-            schema.outside(reader)
-        report.complete = True
+        work.run(reader)
     except etree.XMLSyntaxError as exc:
         report.well_formed = False
         report.add(_syntax_finding(exc))
@@ -129,32 +134,23 @@ def _read(reader: FeedReader, report: Report, checker: OrderChecker, schema: Sch
                            else "a Retino feed needs none of this"))
 
 
-def _merge_schema(report: Report, process: SchemaProcess, open_source, schema_path, max_bytes) -> None:
-    """Add the child's XSD findings; if the child failed, check the schema here after all."""
-    found = process.result()
+def _merge(report: Report, helper: ChildPass, open_source, options: dict, max_bytes) -> None:
+    """Add the child's findings and counts; if the child failed, do its share here after all."""
+    found = helper.result()
     if found is None:
         found = Report()
-        check = SchemaCheck(found, schema_path)
+        work = Pass(found, **options, share=helper.share, identity=False, outside=True)
         with open_source() as stream:
-            reader = FeedReader(stream, max_bytes=max_bytes)
             try:
-                for index, order in enumerate(reader.orders(), 1):
-                    check.order(order, index)
-                check.outside(reader)
+                work.run(FeedReader(stream, max_bytes=max_bytes))
             except (etree.XMLSyntaxError, Refused):
                 pass
+        work.close()
     report.extend(found.findings)
     for (code, severity), number in found.omitted.items():
         report.count(code, severity, number)
-
-
-def _finish(report: Report, checker: OrderChecker, started: float) -> Report:
-    report.orders, report.items = checker.orders, checker.items
-    report.without_package = checker.without_package
-    checker.close()
-    report.findings.sort(key=lambda f: (f.line or 0))
-    report.elapsed = time.monotonic() - started
-    return report
+    report.items += found.items
+    report.complete = report.complete and found.complete
 
 
 def _cores() -> int:
@@ -169,8 +165,8 @@ def validate_path(path, *, profile: str = "full", days: int = 7, now: datetime |
                   parallel: bool | None = None) -> Report:
     """Validate a file; `max_bytes=None` lifts the size cap (for the feeds we render ourselves).
 
-    `parallel` (default: for files of `PARALLEL_FROM_BYTES` and more, with two cores) checks the
-    XSD in a child process while this one checks the rules.
+    `parallel` (default: for files of `PARALLEL_FROM_BYTES` and more, with two cores) shares the
+    checks with a child process reading the same file (see `engine`).
     """
     path = Path(path)
     try:
@@ -184,9 +180,10 @@ def validate_path(path, *, profile: str = "full", days: int = 7, now: datetime |
     if parallel is None:
         parallel = size >= PARALLEL_FROM_BYTES and _cores() > 1
     load_schemas(schema_path)  # a schema that cannot be used is the caller's error, reported before any work
-    process = SchemaProcess(path, schema_path, max_bytes) if parallel else None
+    helper = ChildPass(path, profile=profile, days=days, now=now, schema_path=schema_path,
+                       max_bytes=max_bytes) if parallel else None
     return validate_source(lambda: open(path, "rb"), size=size, profile=profile, days=days, now=now,
-                           schema_path=schema_path, max_bytes=max_bytes, schema_process=process)
+                           schema_path=schema_path, max_bytes=max_bytes, helper=helper)
 
 
 def validate_bytes(data: bytes, *, profile: str = "full", days: int = 7, now: datetime | None = None,

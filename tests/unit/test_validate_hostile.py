@@ -210,6 +210,8 @@ HOSTILE = {
     "text-in-root": b"<ORDERS>some text" + ORDER + b"more</ORDERS>",
     "only-declaration-and-bom": b"\xef\xbb\xbf" + DECLARATION,
     "binary": bytes(range(256)) * 10,
+    "huge-numbers": GOOD.replace(b"<WITHOUT_VAT>72.95<", b"<WITHOUT_VAT>" + b"9" * 300 + b".00<", 1).replace(
+        b"<VAT_RATE>22<", b"<VAT_RATE>9E+999999<").replace(b"<AMOUNT>1<", b"<AMOUNT>1E+999999<"),
     "gzip-of-garbage": gzip.compress(b"\x00\x01\x02" * 1000),
     "not-gzip-after-magic": b"\x1f\x8b" + b"\x00" * 50,
 }

@@ -1,0 +1,173 @@
+"""One pass of the feed check over a document, and how two passes share a large one on two cores.
+
+A pass reads the whole document (`xmlstream.FeedReader`) and, on each ORDER, runs
+
+- the identity rules (D1, D2, P1-P3, DT1, DT2): they span orders, so one pass
+  runs them on every order, in document order;
+- the content rules (money, items, codes, texts) and the XSD: they concern
+  each order alone, so they run on the pass's share of the orders (every
+  order, or one in two);
+- once the document has been read, the XSD of what lies outside the orders.
+
+A small document gets one pass doing everything. A large file gets two at
+once, both reading it: this process takes the identity rules and the even
+orders; a child process (`python -m feedsvc.retino.engine PATH --share 2:1`)
+takes the odd orders and what lies outside them. Each pass parses the whole
+file, but the checks, which cost more than parsing, are split in two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from feedsvc.retino.report import Report
+from feedsvc.retino.rules import Finding, OrderChecker
+from feedsvc.retino.schema_pass import SchemaCheck
+from feedsvc.retino.xmlstream import FeedReader
+
+
+class Pass:
+    """Runs the checks of one pass over a reader's orders into `report` (see the module docstring)."""
+
+    def __init__(self, report: Report, *, profile: str = "full", days: int = 7, now: datetime | None = None,
+                 schema_path: str | None = None, share: tuple[int, int] = (1, 0), identity: bool = True,
+                 outside: bool = True):
+        self.report = report
+        self.checker = OrderChecker(profile=profile, days=days, now=now)
+        self.schema = SchemaCheck(report, schema_path)
+        self.parts, self.part = share
+        self.identity = identity
+        self.outside = outside
+
+    def run(self, reader: FeedReader) -> None:
+        """Check every order; raises what the reader raises (the document ends early, is refused…)."""
+        report, checker, schema = self.report, self.checker, self.schema
+        parts, part, identity = self.parts, self.part, self.identity
+        quick = schema.bundled
+        for index, order in enumerate(reader.orders(), 1):
+            if index % parts == part:
+                valid = schema.order(order, index)
+                report.extend(checker.check(order, index, identity=identity, schema_valid=valid and quick))
+            elif identity:
+                report.extend(checker.check(order, index, content=False))
+        if self.outside:
+            schema.outside(reader)
+        report.complete = True
+
+    def close(self) -> None:
+        """Put the counts in the report and let go of the duplicate rules' memory."""
+        report, checker = self.report, self.checker
+        if self.identity:
+            report.orders, report.without_package = checker.orders, checker.without_package
+        report.items += checker.items
+        checker.close()
+
+
+class ChildPass:
+    """The other half of a large file's check, in a child process on another core."""
+
+    def __init__(self, path, *, profile: str, days: int, now: datetime | None, schema_path: str | None,
+                 max_bytes: int | None, share: tuple[int, int] = (2, 1)):
+        self.share = share
+        command = [sys.executable, "-m", "feedsvc.retino.engine", str(path), "--share", f"{share[0]}:{share[1]}",
+                   "--profile", profile, "--days", str(days)]
+        if now is not None:
+            command += ["--now", now.isoformat()]
+        if schema_path:
+            command += ["--schema", str(schema_path)]
+        if max_bytes is not None:
+            command += ["--max-bytes", str(max_bytes)]
+        env = dict(os.environ)
+        package_parent = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+        self._stderr = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                        stderr=self._stderr, env=env)
+
+    def result(self) -> Report | None:
+        """The child's report, or None when it failed (the caller then does its share itself)."""
+        try:
+            out, _ = self.process.communicate()
+            if self.process.returncode != 0:
+                return None
+            return _report_from_json(out)
+        except (ValueError, KeyError, TypeError):
+            return None
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._stderr.close()
+
+
+def _report_to_json(report: Report) -> str:
+    return json.dumps({
+        "complete": report.complete, "items": report.items,
+        "findings": [[f.code, f.severity, f.line, f.order_code, f.path, f.message, f.hint, f.feed_level]
+                     for f in report.findings],
+        "omitted": [[code, severity, number] for (code, severity), number in report.omitted.items()],
+    })
+
+
+def _report_from_json(text: bytes) -> Report:
+    body = json.loads(text)
+    report = Report(complete=bool(body["complete"]), items=int(body["items"]))
+    for fields in body["findings"]:
+        report.add(Finding(*fields))
+    for code, severity, number in body["omitted"]:
+        report.count(code, severity, number)
+    return report
+
+
+def check_share(path, *, share: tuple[int, int], profile: str = "full", days: int = 7,
+                now: datetime | None = None, schema_path: str | None = None, max_bytes: int | None = None) -> Report:
+    """What a child pass reports: its share of the content rules and XSD, and the XSD outside the orders.
+
+    A document that stops early just ends the list: the other pass, reading the same bytes, says why.
+    """
+    from lxml import etree
+
+    from feedsvc.retino.xmlstream import Refused, TooLarge
+
+    report = Report()
+    work = Pass(report, profile=profile, days=days, now=now, schema_path=schema_path, share=share,
+                identity=False, outside=True)
+    with open(path, "rb") as stream:
+        try:
+            work.run(FeedReader(stream, max_bytes=max_bytes))
+        except (etree.XMLSyntaxError, Refused, TooLarge):
+            pass
+    work.close()
+    return report
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m feedsvc.retino.engine")
+    parser.add_argument("path")
+    parser.add_argument("--share", default="2:1")
+    parser.add_argument("--profile", default="full")
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--now")
+    parser.add_argument("--schema")
+    parser.add_argument("--max-bytes", type=int)
+    args = parser.parse_args(argv)
+    parts, part = (int(n) for n in args.share.split(":"))
+    report = check_share(args.path, share=(parts, part), profile=args.profile, days=args.days,
+                         now=datetime.fromisoformat(args.now) if args.now else None, schema_path=args.schema,
+                         max_bytes=args.max_bytes)
+    sys.stdout.write(_report_to_json(report) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
