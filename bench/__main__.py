@@ -20,6 +20,7 @@ BENCHMARKS = {
     "render": "bench.render_build",
     "serving": "bench.serving",
     "validate": "bench.validate_cli",
+    "validate-speed": "bench.validate_speed",
     "dashboard": "bench.dashboard_pages",
 }
 

@@ -33,9 +33,8 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
-
-import httpx
 
 from feedsvc.retino.validate import UnreadableFeed
 
@@ -43,6 +42,9 @@ RETINO_TIMEOUT = 60.0
 MAX_REDIRECTS = 5
 _CHUNK = 1 << 16
 _REDIRECTS = (301, 302, 303, 307, 308)
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass
@@ -358,6 +360,8 @@ def _resolve(url: str, seconds: float) -> list[str]:
 # -- fetching -----------------------------------------------------------------
 
 def _explain(exc: httpx.HTTPError, url: str, timeout: float) -> str:
+    import httpx
+
     text = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
         return f"{url}: no complete answer within {timeout:g} s (Retino gives up after 60 s)"
@@ -376,6 +380,8 @@ def _explain(exc: httpx.HTTPError, url: str, timeout: float) -> str:
 def fetch_url(url: str, *, user: str | None, password: str | None, ca_cert: str | None,
               max_bytes: int, timeout: float = RETINO_TIMEOUT, allow_private: bool = False) -> FetchedFeed:
     """Download `url` to a temporary file within `timeout` seconds in all (see the module docstring)."""
+    import httpx  # only URLs need it; a file's check starts faster without
+
     if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
         raise UnreadableFeed(f"{url}: not an http(s) URL")
     verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_cert) if ca_cert else True
@@ -408,6 +414,8 @@ def fetch_url(url: str, *, user: str | None, password: str | None, ca_cert: str 
 
 
 def _download(url, user, password, verify, timeout, started, policy, watchdog, writer, notes) -> None:
+    import httpx
+
     first_origin = _origin(url)
     auth = (user, password or "") if user else None
     with httpx.Client(verify=verify, follow_redirects=False, trust_env=False,

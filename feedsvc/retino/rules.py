@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-import pycountry
 from lxml import etree
 
 from feedsvc.retino.seen import SeenValues
@@ -116,16 +115,22 @@ def _text_of(element) -> str:
 
 @lru_cache(maxsize=4096)
 def _is_country(value: str) -> bool:
+    import pycountry  # loaded on first use: importing it costs more than a small feed's check
+
     return len(value) == 2 and pycountry.countries.get(alpha_2=value) is not None
 
 
 @lru_cache(maxsize=1024)
 def _is_currency(value: str) -> bool:
+    import pycountry
+
     return len(value) == 3 and pycountry.currencies.get(alpha_3=value) is not None
 
 
 @lru_cache(maxsize=1024)
 def _is_language(value: str) -> bool:
+    import pycountry
+
     return len(value) == 2 and pycountry.languages.get(alpha_2=value.lower()) is not None
 
 
