@@ -1,0 +1,134 @@
+"""The check's engine: two passes on two cores find exactly what one pass finds, and the quick path
+for items agrees with the exact rules."""
+
+import random
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from bench.validate_speed import ratio_row, write_shaped_feed
+from feedsvc.retino import engine
+from feedsvc.retino.rules import OrderChecker
+from feedsvc.retino.schema_pass import load_schemas
+from feedsvc.retino.validate import validate_path
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "retino"
+GOOD = (FIXTURES / "two_orders.xml").read_text(encoding="utf-8")
+NOW = datetime(2026, 6, 9, 18, 0, 0)
+FIRST = GOOD[GOOD.index("<ORDER>"):GOOD.index("</ORDER>") + len("</ORDER>")]
+SECOND = GOOD[GOOD.index("<ORDER>", GOOD.index("</ORDER>")):GOOD.rindex("</ORDER>") + len("</ORDER>")]
+
+# Each order of the test feed breaks one thing (or nothing); across orders they collide (D1, D2).
+BREAKS = [
+    ("", ""),
+    ("<VAT>16.05</VAT>", "<VAT>16.06</VAT>"),
+    ("<WITH_VAT>89.00</WITH_VAT>", "<WITH_VAT>89.0</WITH_VAT>"),
+    ("<COUNTRY>IT</COUNTRY>", "<COUNTRY>UK</COUNTRY>"),
+    ("<TYPE>product</TYPE>", "<TYPE>bogus</TYPE>"),
+    ("<NAME>Marco Bianchi</NAME>", "<NAME>Marco \u0085 Bianchi</NAME>"),
+    ("<AMOUNT>1</AMOUNT>", "<AMOUNT>2</AMOUNT>"),
+    ("<NAME>Cash on Delivery</NAME>", "<NAME>Contrassegno</NAME>"),  # an odd position: the first order has it
+    ("<LANGUAGE>IT</LANGUAGE>", "<LANGUAGE>IT</LANGUAGE><EXTRA/>"),
+    ("<DATE>2026-06-09", "<DATE>2026-02-30"),
+]
+
+
+def feed(orders: int) -> str:
+    parts = []
+    for number in range(orders):
+        template = FIRST if number % 2 else SECOND
+        old, new = BREAKS[number % len(BREAKS)]
+        order = template.replace(old, new, 1) if old else template
+        if number % 7:  # every seventh order keeps its CODE: a D1 with an order of the other pass
+            order = order.replace("<CODE>1048", f"<CODE>{number}-1048", 1)
+        parts.append(order.replace("<ORDER_ID>132_", f"<ORDER_ID>{number}-", 1))
+    return '<?xml version="1.0" encoding="UTF-8"?>\n<ORDERS>\n' + "\n".join(parts) + "\n</ORDERS>\n"
+
+
+def summary(report):
+    return (sorted((f.code, f.severity, f.line, f.order_code, f.path, f.message) for f in report.findings),
+            report.orders, report.items, report.errors, report.warnings, report.without_package, report.valid,
+            sorted(report.omitted.items()))
+
+
+@pytest.mark.parametrize("orders", [1, 2, 61])
+def test_two_passes_find_what_one_pass_finds(tmp_path, orders):
+    path = tmp_path / "feed.xml"
+    path.write_text(feed(orders), encoding="utf-8")
+    alone = validate_path(path, now=NOW, parallel=False)
+    shared = validate_path(path, now=NOW, parallel=True)
+    assert summary(shared) == summary(alone)
+    if orders > 2:
+        assert {f.code for f in alone.findings} >= {"T1", "F1", "G1", "XSD", "X1", "T2", "I3", "DT1", "D1"}
+
+
+def test_two_passes_on_a_cut_feed_agree_too(tmp_path):
+    path = tmp_path / "feed.xml"
+    text = feed(30)
+    path.write_text(text[:len(text) * 2 // 3], encoding="utf-8")
+    alone, shared = validate_path(path, now=NOW, parallel=False), validate_path(path, now=NOW, parallel=True)
+    assert summary(shared) == summary(alone) and not shared.valid and not shared.well_formed
+
+
+def test_a_failed_child_pass_is_done_here_instead(tmp_path, monkeypatch):
+    path = tmp_path / "feed.xml"
+    path.write_text(feed(25), encoding="utf-8")
+    alone = validate_path(path, now=NOW, parallel=False)
+    monkeypatch.setattr(engine.ChildPass, "result", lambda self: (self.stop(), None)[1])
+    assert summary(validate_path(path, now=NOW, parallel=True)) == summary(alone)
+
+
+def _random_item(rng) -> str:
+    amount = rng.choice(["1", "2", "3", "12", "0", "1.5", "007"])
+    rate = rng.choice(["22", "21", "0", "10", " 22 ", "21.5"])
+    unit = Decimal(rng.randint(-300, 30000)) / 100
+    net = (unit / Decimal("1.22")).quantize(Decimal("0.01"))
+    factor = Decimal(amount) if amount.replace(".", "").isdigit() else Decimal(1)
+    values = [f"{unit:.2f}", f"{net:.2f}", f"{unit - net:.2f}", rate,
+              f"{unit * factor:.2f}", f"{net * factor:.2f}", f"{(unit - net) * factor:.2f}", rate]
+    for _ in range(rng.choice([0, 0, 1, 2])):
+        values[rng.randrange(8)] = rng.choice(["0.00", "-0.00", "1.5", "2", "10.000", "-0.05", "9" * 40 + ".00",
+                                               f"{rng.randint(0, 9999) / 100:.2f}", "7"])
+    fields = [f"<TYPE>{rng.choice(['product', 'shipping', 'billing', 'discount'])}</TYPE>",
+              f"<NAME>{rng.choice(['Drill', 'Cash on Delivery', 'Contrassegno', 'x' * 300, 'bad' + chr(0x85)])}</NAME>",
+              f"<AMOUNT>{amount}</AMOUNT>", "<CODE>SKU</CODE>",
+              "<UNIT_PRICE><WITH_VAT>{}</WITH_VAT><WITHOUT_VAT>{}</WITHOUT_VAT><VAT>{}</VAT><VAT_RATE>{}</VAT_RATE>"
+              "</UNIT_PRICE>".format(*values[:4]),
+              "<TOTAL_PRICE><WITH_VAT>{}</WITH_VAT><WITHOUT_VAT>{}</WITHOUT_VAT><VAT>{}</VAT><VAT_RATE>{}</VAT_RATE>"
+              "</TOTAL_PRICE>".format(*values[4:])]
+    rng.shuffle(fields)
+    return "<ITEM>" + "".join(fields) + "</ITEM>"
+
+
+def test_the_quick_path_for_items_agrees_with_the_exact_rules():
+    """Items of schema-valid orders take whole-number arithmetic; anything it does not clear goes to the
+    Decimal rules. Both routes must give the same findings, whatever the prices."""
+    rng = random.Random(12)
+    per_order = load_schemas()[1]
+    quick_orders = 0
+    order = etree.fromstring(FIRST)
+    for trial in range(400):
+        items = order.find("ORDER_ITEMS")
+        items.clear()
+        for _ in range(rng.randint(1, 4)):
+            items.append(etree.fromstring(_random_item(rng)))
+        valid = per_order.validate(order)
+        quick_orders += valid
+        exact, quick = OrderChecker(now=NOW), OrderChecker(now=NOW)
+        expected = [f.as_dict() for f in exact.check(order, 1)]
+        assert [f.as_dict() for f in quick.check(order, 1, schema_valid=valid)] == expected, trial
+        assert quick.items == exact.items
+    assert quick_orders > 100
+
+
+def test_the_benchmark_s_shaped_feeds_are_clean(tmp_path):
+    for shape in ("wide", "lean"):
+        path = write_shaped_feed(tmp_path / f"{shape}.xml", 40, shape)
+        report = validate_path(path, parallel=False, days=30)
+        assert report.valid and report.errors == report.warnings == 0 and report.orders == 40
+    row = ratio_row("lean", 40, path, 1.6, 1.0, 50 << 20)
+    assert row.met is False and abs(row.ratio - 1.6) < 1e-9 and "≤ 1.5" in row.goal
+    assert ratio_row("lean", 40, path, 1.4, 1.0, 50 << 20).met is True
