@@ -6,7 +6,6 @@ message naming the variable, never a traceback.
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import click
@@ -15,29 +14,7 @@ from feedsvc import __version__
 from feedsvc.config import ConfigError
 
 
-# Each command is imported when it runs: `feedsvc validate` need not load Flask, the store or the build.
-_COMMANDS = {
-    "init": ("feedsvc.web.commands", "init_command"),
-    "sync": ("feedsvc.sync", "sync_command"),
-    "render": ("feedsvc.build", "render_command"),
-    "validate": ("feedsvc.retino.validate_cli", "validate_command"),
-    "serve": ("feedsvc.web.commands", "serve_command"),
-    "sandbox": ("feedsvc.storeden.sandbox", "sandbox_command"),
-    "demo": ("feedsvc.demo", "demo_command"),
-    "status": ("feedsvc.build", "status_command"),
-}
-
-
 class _Group(click.Group):
-    def list_commands(self, ctx):
-        return list(_COMMANDS)
-
-    def get_command(self, ctx, name):
-        if name not in _COMMANDS:
-            return None
-        module, attribute = _COMMANDS[name]
-        return getattr(importlib.import_module(module), attribute)
-
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -59,6 +36,22 @@ def main() -> None:
       feedsvc serve                # serve it (gunicorn in production)
       feedsvc validate feed.xml    # check any Retino feed
     """
+
+
+def _register() -> None:
+    from feedsvc.build import render_command, status_command
+    from feedsvc.demo import demo_command
+    from feedsvc.retino.validate_cli import validate_command
+    from feedsvc.storeden.sandbox import sandbox_command
+    from feedsvc.sync import sync_command
+    from feedsvc.web.commands import init_command, serve_command
+
+    for command in (init_command, sync_command, render_command, validate_command,
+                    serve_command, sandbox_command, demo_command, status_command):
+        main.add_command(command)
+
+
+_register()
 
 
 if __name__ == "__main__":
