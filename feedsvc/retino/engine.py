@@ -11,9 +11,9 @@ A pass reads the whole document (`xmlstream.FeedReader`) and, on each ORDER, run
 
 A small document gets one pass doing everything. A large file gets two at
 once, both reading it: this process takes the identity rules and the even
-orders; a child process (`python -m feedsvc.retino.engine PATH --share 2:1`)
-takes the odd orders and what lies outside them. Each pass parses the whole
-file, but the checks, which cost more than parsing, are split in two.
+orders; a child process (`ChildPass`) takes the odd orders and what lies
+outside them. Each pass parses the whole file, but the checks, which cost
+more than parsing, are split in two.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -71,19 +73,54 @@ class Pass:
 
 
 class ChildPass:
-    """The other half of a large file's check, in a child process on another core."""
+    """The other half of a large file's check, in a child process on another core.
+
+    A single-threaded process (the CLI) forks: the child starts at once, with the modules and the
+    compiled schema already loaded. A process with threads (a server running the build) spawns a
+    fresh interpreter instead (`python -m feedsvc.retino.engine`), since forking it could copy a lock
+    another thread holds.
+    """
 
     def __init__(self, path, *, profile: str, days: int, now: datetime | None, schema_path: str | None,
-                 max_bytes: int | None, share: tuple[int, int] = (2, 1)):
+                 max_bytes: int | None, share: tuple[int, int] = (2, 1), fork: bool | None = None):
         self.share = share
+        options = {"share": share, "profile": profile, "days": days, "now": now, "schema_path": schema_path,
+                   "max_bytes": max_bytes}
+        if fork is None:
+            fork = hasattr(os, "fork") and threading.active_count() == 1
+        self.pid: int | None = None
+        self.process: subprocess.Popen | None = None
+        if fork:
+            self._fork(path, options)
+        else:
+            self._spawn(path, options)
+
+    def _fork(self, path, options: dict) -> None:
+        readable, writable = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: check, write the report, and leave without running the parent's code
+            status = 1
+            try:
+                os.close(readable)
+                with os.fdopen(writable, "wb") as out:
+                    out.write(_report_to_json(check_share(path, **options)).encode())
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(writable)
+        self.pid = pid
+        self._output = os.fdopen(readable, "rb")
+
+    def _spawn(self, path, options: dict) -> None:
+        share, now = options["share"], options["now"]
         command = [sys.executable, "-m", "feedsvc.retino.engine", str(path), "--share", f"{share[0]}:{share[1]}",
-                   "--profile", profile, "--days", str(days)]
+                   "--profile", options["profile"], "--days", str(options["days"])]
         if now is not None:
             command += ["--now", now.isoformat()]
-        if schema_path:
-            command += ["--schema", str(schema_path)]
-        if max_bytes is not None:
-            command += ["--max-bytes", str(max_bytes)]
+        if options["schema_path"]:
+            command += ["--schema", str(options["schema_path"])]
+        if options["max_bytes"] is not None:
+            command += ["--max-bytes", str(options["max_bytes"])]
         env = dict(os.environ)
         package_parent = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
@@ -94,20 +131,35 @@ class ChildPass:
     def result(self) -> Report | None:
         """The child's report, or None when it failed (the caller then does its share itself)."""
         try:
-            out, _ = self.process.communicate()
-            if self.process.returncode != 0:
-                return None
-            return _report_from_json(out)
-        except (ValueError, KeyError, TypeError):
+            if self.process is not None:
+                out, _ = self.process.communicate()
+                ok = self.process.returncode == 0
+            else:
+                out = self._output.read()
+                _, status = os.waitpid(self.pid, 0)
+                self.pid = None
+                ok = os.waitstatus_to_exitcode(status) == 0
+            return _report_from_json(out) if ok else None
+        except (OSError, ValueError, KeyError, TypeError):
             return None
         finally:
             self.stop()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self._stderr.close()
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            self._stderr.close()
+        elif self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+            self.pid = None
+        if self.process is None:
+            self._output.close()
 
 
 def _report_to_json(report: Report) -> str:

@@ -54,8 +54,11 @@ def summary(report):
             sorted(report.omitted.items()))
 
 
+@pytest.mark.parametrize("child", ["forked", "spawned"])
 @pytest.mark.parametrize("orders", [1, 2, 61])
-def test_two_passes_find_what_one_pass_finds(tmp_path, orders):
+def test_two_passes_find_what_one_pass_finds(tmp_path, monkeypatch, orders, child):
+    # The child pass forks from a process without threads, and starts a new interpreter otherwise.
+    monkeypatch.setattr(engine.threading, "active_count", lambda: 1 if child == "forked" else 3)
     path = tmp_path / "feed.xml"
     path.write_text(feed(orders), encoding="utf-8")
     alone = validate_path(path, now=NOW, parallel=False)
