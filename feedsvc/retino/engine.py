@@ -10,15 +10,18 @@ A pass reads the whole document (`xmlstream.FeedReader`) and, on each ORDER, run
 - once the document has been read, the XSD of what lies outside the orders.
 
 A small document gets one pass doing everything. A large file gets two at
-once, both reading it: this process takes the identity rules and the even
-orders; a child process (`ChildPass`) takes the odd orders and what lies
-outside them. Each pass parses the whole file, but the checks, which cost
-more than parsing, are split in two.
+once, both reading it: this process takes the identity rules; a child
+process (`ChildPass`) takes what lies outside the orders; the orders' own
+checks go to whichever pass reaches them first (`Claims`), so the two end
+together whatever the orders cost. Each pass parses the whole file, but the
+checks, which cost more than parsing, are shared.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
+import fcntl
 import json
 import os
 import signal
@@ -35,26 +38,99 @@ from feedsvc.retino.schema_pass import SchemaCheck
 from feedsvc.retino.xmlstream import FeedReader
 
 
+class Every:
+    """A fixed share of the orders: those whose index is `part` modulo `parts` (all by default)."""
+
+    def __init__(self, parts: int = 1, part: int = 0):
+        self.parts, self.part = parts, part
+
+    def mine(self, index: int) -> bool:
+        return index % self.parts == self.part
+
+
+class Claims:
+    """The orders' checks shared by two passes as they go: at an order nobody has taken yet, a pass
+    takes it and the next few (`BLOCK`), so the faster pass takes more and both end together.
+
+    The index of the last order taken is kept in a small file that each pass opens for itself
+    (an flock excludes other open files, not other processes sharing one).
+    """
+
+    BLOCK = 8
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.taken: list[tuple[int, int]] = []  # this pass's blocks, in order
+        self._fd: int | None = None
+        self._known = 0  # the last index taken by either pass, as far as this one knows
+
+    @classmethod
+    def create(cls) -> "Claims":
+        handle, path = tempfile.mkstemp(prefix="feedsvc-validate-", suffix=".claims")
+        os.write(handle, bytes(8))
+        os.close(handle)
+        return cls(path)
+
+    def mine(self, index: int) -> bool:
+        if self.taken and self.taken[-1][0] <= index <= self.taken[-1][1]:
+            return True
+        if index <= self._known:
+            return False
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDWR)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            self._known = int.from_bytes(os.pread(self._fd, 8, 0), "little")
+            if index <= self._known:
+                return False
+            last = index + self.BLOCK - 1
+            os.pwrite(self._fd, last.to_bytes(8, "little"), 0)
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._known = last
+        self.taken.append((index, last))
+        return True
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def remove(self) -> None:
+        self.close()
+        Path(self.path).unlink(missing_ok=True)
+
+
+class NotTaken:
+    """The orders another pass's `Claims` did not take (to redo a failed child's share)."""
+
+    def __init__(self, claims: Claims):
+        self.starts = [start for start, _ in claims.taken]
+        self.taken = claims.taken
+
+    def mine(self, index: int) -> bool:
+        at = bisect.bisect_right(self.starts, index) - 1
+        return at < 0 or index > self.taken[at][1]
+
+
 class Pass:
     """Runs the checks of one pass over a reader's orders into `report` (see the module docstring)."""
 
     def __init__(self, report: Report, *, profile: str = "full", days: int = 7, now: datetime | None = None,
-                 schema_path: str | None = None, share: tuple[int, int] = (1, 0), identity: bool = True,
-                 outside: bool = True):
+                 schema_path: str | None = None, share=None, identity: bool = True, outside: bool = True):
         self.report = report
         self.checker = OrderChecker(profile=profile, days=days, now=now)
         self.schema = SchemaCheck(report, schema_path)
-        self.parts, self.part = share
+        self.share = share or Every()
         self.identity = identity
         self.outside = outside
 
     def run(self, reader: FeedReader) -> None:
         """Check every order; raises what the reader raises (the document ends early, is refused…)."""
         report, checker, schema = self.report, self.checker, self.schema
-        parts, part, identity = self.parts, self.part, self.identity
-        quick = schema.bundled
+        mine, identity, quick = self.share.mine, self.identity, schema.bundled
         for index, order in enumerate(reader.orders(), 1):
-            if index % parts == part:
+            if mine(index):
                 valid = schema.order(order, index)
                 report.extend(checker.check(order, index, identity=identity, schema_valid=valid and quick))
             elif identity:
@@ -81,11 +157,11 @@ class ChildPass:
     another thread holds.
     """
 
-    def __init__(self, path, *, profile: str, days: int, now: datetime | None, schema_path: str | None,
-                 max_bytes: int | None, share: tuple[int, int] = (2, 1), fork: bool | None = None):
-        self.share = share
-        options = {"share": share, "profile": profile, "days": days, "now": now, "schema_path": schema_path,
-                   "max_bytes": max_bytes}
+    def __init__(self, path, *, claims: Claims, profile: str, days: int, now: datetime | None,
+                 schema_path: str | None, max_bytes: int | None, fork: bool | None = None):
+        self.claims = claims  # this process's side of the shared claims
+        options = {"claims": claims.path, "profile": profile, "days": days, "now": now,
+                   "schema_path": schema_path, "max_bytes": max_bytes}
         if fork is None:
             fork = hasattr(os, "fork") and threading.active_count() == 1
         self.pid: int | None = None
@@ -112,8 +188,8 @@ class ChildPass:
         self._output = os.fdopen(readable, "rb")
 
     def _spawn(self, path, options: dict) -> None:
-        share, now = options["share"], options["now"]
-        command = [sys.executable, "-m", "feedsvc.retino.engine", str(path), "--share", f"{share[0]}:{share[1]}",
+        now = options["now"]
+        command = [sys.executable, "-m", "feedsvc.retino.engine", str(path), "--claims", options["claims"],
                    "--profile", options["profile"], "--days", str(options["days"])]
         if now is not None:
             command += ["--now", now.isoformat()]
@@ -181,9 +257,10 @@ def _report_from_json(text: bytes) -> Report:
     return report
 
 
-def check_share(path, *, share: tuple[int, int], profile: str = "full", days: int = 7,
-                now: datetime | None = None, schema_path: str | None = None, max_bytes: int | None = None) -> Report:
-    """What a child pass reports: its share of the content rules and XSD, and the XSD outside the orders.
+def check_share(path, *, claims: str, profile: str = "full", days: int = 7, now: datetime | None = None,
+                schema_path: str | None = None, max_bytes: int | None = None) -> Report:
+    """What a child pass reports: the orders it took (`claims`: the file of `Claims`), and the XSD
+    outside the orders.
 
     A document that stops early just ends the list: the other pass, reading the same bytes, says why.
     """
@@ -192,7 +269,8 @@ def check_share(path, *, share: tuple[int, int], profile: str = "full", days: in
     from feedsvc.retino.xmlstream import Refused, TooLarge
 
     report = Report()
-    work = Pass(report, profile=profile, days=days, now=now, schema_path=schema_path, share=share,
+    taken = Claims(claims)
+    work = Pass(report, profile=profile, days=days, now=now, schema_path=schema_path, share=taken,
                 identity=False, outside=True)
     with open(path, "rb") as stream:
         try:
@@ -200,21 +278,21 @@ def check_share(path, *, share: tuple[int, int], profile: str = "full", days: in
         except (etree.XMLSyntaxError, Refused, TooLarge):
             pass
     work.close()
+    taken.close()
     return report
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m feedsvc.retino.engine")
     parser.add_argument("path")
-    parser.add_argument("--share", default="2:1")
+    parser.add_argument("--claims", required=True)
     parser.add_argument("--profile", default="full")
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--now")
     parser.add_argument("--schema")
     parser.add_argument("--max-bytes", type=int)
     args = parser.parse_args(argv)
-    parts, part = (int(n) for n in args.share.split(":"))
-    report = check_share(args.path, share=(parts, part), profile=args.profile, days=args.days,
+    report = check_share(args.path, claims=args.claims, profile=args.profile, days=args.days,
                          now=datetime.fromisoformat(args.now) if args.now else None, schema_path=args.schema,
                          max_bytes=args.max_bytes)
     sys.stdout.write(_report_to_json(report) + "\n")

@@ -30,8 +30,10 @@ class Report:
     per_rule: int = FINDINGS_PER_RULE
     _kept: Counter = field(default_factory=Counter, repr=False)
 
-    def add(self, finding: Finding) -> None:
-        if self._kept[finding.code] < self.per_rule:
+    def add(self, finding: Finding, *, merging: bool = False) -> None:
+        """Keep `finding`, or only count it when its rule has its fill (`merging`: keep it for now,
+        `finish()` trims once everything is in)."""
+        if merging or self._kept[finding.code] < self.per_rule:
             self._kept[finding.code] += 1
             self.findings.append(finding)
         else:
@@ -48,6 +50,21 @@ class Report:
     def count(self, code: str, severity: str, number: int) -> None:
         """Findings known only by their number (merged from another report)."""
         self.omitted[code, severity] += number
+
+    def finish(self) -> None:
+        """Put the findings in document order; when two passes' findings were merged, keep the first
+        `per_rule` of each rule by that order (each pass kept its own first ones), count the rest."""
+        self.findings.sort(key=lambda f: (f.line or 0, f.path, f.code, f.message))
+        kept, per_rule = Counter(), self.per_rule
+        trimmed = []
+        for finding in self.findings:
+            kept[finding.code] += 1
+            if kept[finding.code] <= per_rule:
+                trimmed.append(finding)
+            else:
+                self.omitted[finding.code, finding.severity] += 1
+        self.findings = trimmed
+        self._kept = Counter({code: min(number, per_rule) for code, number in kept.items()})
 
     def _total(self, severity: str) -> int:
         kept = sum(1 for f in self.findings if f.severity == severity)

@@ -167,6 +167,7 @@ def looks_like_cod(name: str) -> bool:
 
 
 _MONEY_TAGS = frozenset(("WITH_VAT", "WITHOUT_VAT", "VAT", "ROUNDING"))
+_IDENTITY_TAGS = ("CODE", "ORDER_ID", "DATE", "PACKAGE_NUMBER")
 # An item's texts that the schema leaves free (the others are patterns or an enumeration of ASCII).
 _FREE_TEXT = frozenset(("NAME", "CODE", "VARIANT_NAME", "MANUFACTURER", "UNIT"))
 _SUMMED = ("WITH_VAT", "WITHOUT_VAT", "VAT")
@@ -287,6 +288,8 @@ class OrderChecker:
         if identity:
             self.orders += 1
         path = f"ORDER[{index}]"
+        if not content:
+            return self._identity_only(order, path)
         # One walk over the order's children gathers what every rule reads.
         first: dict = {}
         packages, item_lists, customers, currencies = [], [], [], []
@@ -308,8 +311,6 @@ class OrderChecker:
                 continue
             elif tag == "TOTAL_PRICE" and first[tag] is child:
                 continue  # walked as the order's price block
-            if not content:
-                continue
             if len(child):
                 _collect(child, texts)
             else:
@@ -323,8 +324,6 @@ class OrderChecker:
             self._identity(out, first, path)
             self._date(out, first.get("DATE"), path)
             self._packages(out, order, packages, path)
-        if not content:
-            return out
         if customers or currencies or "LANGUAGE" in first:
             self._codes(out, customers, currencies, first.get("LANGUAGE"), path, texts)
         money: list[Finding] = []
@@ -333,6 +332,24 @@ class OrderChecker:
         if texts:
             self._texts(out, order, texts, path)
         out.extend(money)
+        return out
+
+    def _identity_only(self, order, path) -> list[Finding]:
+        """The identity rules alone, from the few children they read (lxml picks them out)."""
+        first: dict = {}
+        packages = []
+        for child in order.iterchildren(_IDENTITY_TAGS):
+            tag = child.tag
+            if tag == "PACKAGE_NUMBER":
+                packages.append(child)
+            elif tag not in first:
+                first[tag] = child
+        code_element = first.get("CODE")
+        self._code = ((code_element.text if code_element is not None else None) or "").strip() or None
+        out: list[Finding] = []
+        self._identity(out, first, path)
+        self._date(out, first.get("DATE"), path)
+        self._packages(out, order, packages, path)
         return out
 
     def _identity(self, out, first, path):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from feedsvc.retino.engine import ChildPass, Pass
+from feedsvc.retino.engine import ChildPass, Claims, NotTaken, Pass
 from feedsvc.retino.report import Report
 from feedsvc.retino.rules import Finding
 from feedsvc.retino.schema_pass import PACKAGED_SCHEMA, load_schemas
@@ -91,7 +91,7 @@ def validate_source(open_source, *, size: int, profile: str = "full", days: int 
     started = time.monotonic()
     report = Report(bytes=size, fetch_seconds=fetch_seconds)
     options = {"profile": profile, "days": days, "now": now, "schema_path": schema_path}
-    work = Pass(report, **options) if helper is None else Pass(report, **options, share=_other_share(helper),
+    work = Pass(report, **options) if helper is None else Pass(report, **options, share=helper.claims,
                                                                   outside=False)
     try:
         with open_source() as stream:
@@ -107,15 +107,9 @@ def validate_source(open_source, *, size: int, profile: str = "full", days: int 
         work.close()
         if helper is not None:
             helper.stop()
-    report.findings.sort(key=lambda f: (f.line or 0))
+    report.finish()
     report.elapsed = time.monotonic() - started
     return report
-
-
-def _other_share(helper: ChildPass) -> tuple[int, int]:
-    """This pass's share when `helper` takes the other one (of two)."""
-    parts, part = helper.share
-    return parts, (part + 1) % parts
 
 
 def _read(reader: FeedReader, report: Report, work: Pass) -> None:
@@ -139,14 +133,15 @@ def _merge(report: Report, helper: ChildPass, open_source, options: dict, max_by
     found = helper.result()
     if found is None:
         found = Report()
-        work = Pass(found, **options, share=helper.share, identity=False, outside=True)
+        work = Pass(found, **options, share=NotTaken(helper.claims), identity=False, outside=True)
         with open_source() as stream:
             try:
                 work.run(FeedReader(stream, max_bytes=max_bytes))
             except (etree.XMLSyntaxError, Refused):
                 pass
         work.close()
-    report.extend(found.findings)
+    for finding in found.findings:
+        report.add(finding, merging=True)
     for (code, severity), number in found.omitted.items():
         report.count(code, severity, number)
     report.items += found.items
@@ -180,10 +175,17 @@ def validate_path(path, *, profile: str = "full", days: int = 7, now: datetime |
     if parallel is None:
         parallel = size >= PARALLEL_FROM_BYTES and _cores() > 1
     load_schemas(schema_path)  # a schema that cannot be used is the caller's error, reported before any work
-    helper = ChildPass(path, profile=profile, days=days, now=now, schema_path=schema_path,
-                       max_bytes=max_bytes) if parallel else None
-    return validate_source(lambda: open(path, "rb"), size=size, profile=profile, days=days, now=now,
-                           schema_path=schema_path, max_bytes=max_bytes, helper=helper)
+    if not parallel:
+        return validate_source(lambda: open(path, "rb"), size=size, profile=profile, days=days, now=now,
+                               schema_path=schema_path, max_bytes=max_bytes)
+    claims = Claims.create()
+    try:
+        helper = ChildPass(path, claims=claims, profile=profile, days=days, now=now, schema_path=schema_path,
+                           max_bytes=max_bytes)
+        return validate_source(lambda: open(path, "rb"), size=size, profile=profile, days=days, now=now,
+                               schema_path=schema_path, max_bytes=max_bytes, helper=helper)
+    finally:
+        claims.remove()
 
 
 def validate_bytes(data: bytes, *, profile: str = "full", days: int = 7, now: datetime | None = None,

@@ -135,3 +135,32 @@ def test_the_benchmark_s_shaped_feeds_are_clean(tmp_path):
     row = ratio_row("lean", 40, path, 1.6, 1.0, 50 << 20)
     assert row.met is False and abs(row.ratio - 1.6) < 1e-9 and "≤ 1.5" in row.goal
     assert ratio_row("lean", 40, path, 1.4, 1.0, 50 << 20).met is True
+
+
+def test_claims_give_every_order_to_exactly_one_pass():
+    """Two passes walking the same orders, one running ahead and then the other, share them without gap
+    or overlap; what the parent's claims did not take is what a failed child leaves to redo."""
+    parent_claims = engine.Claims.create()
+    try:
+        child_claims = engine.Claims(parent_claims.path)
+        rng = random.Random(3)
+        owners, at = {}, {"parent": 1, "child": 1}
+        claims = {"parent": parent_claims, "child": child_claims}
+        while min(at.values()) <= 500:
+            side = rng.choice([name for name, index in at.items() if index <= 500])
+            for _ in range(rng.randint(1, 30)):
+                index = at[side]
+                if index > 500:
+                    break
+                if claims[side].mine(index):
+                    assert index not in owners, index
+                    owners[index] = side
+                at[side] += 1
+        assert sorted(owners) == list(range(1, 501))
+        assert set(owners.values()) == {"parent", "child"}
+        redo = engine.NotTaken(parent_claims)
+        assert {i for i in range(1, 501) if redo.mine(i)} == {i for i, side in owners.items() if side == "child"}
+        child_claims.close()
+    finally:
+        parent_claims.remove()
+    assert not Path(parent_claims.path).exists()
