@@ -211,6 +211,25 @@ class _ItemMemo:
 _PLAIN_BLOCK = re.compile(r"(?:-?[0-9]{1,15}\.[0-9]{2}\|){3}\s*[0-9]{1,3}\s*")
 
 
+_PLAIN_CENTS = re.compile(r"-?[0-9]{1,15}\.[0-9]{2}")
+
+
+def _plain_total(block) -> tuple | None:
+    """(WITH_VAT, WITHOUT_VAT, VAT, ROUNDING) in cents of an order's TOTAL_PRICE in a schema-valid order,
+    each written plainly (VAT and ROUNDING None when absent); None when one is not written plainly."""
+    values = {child.tag: child.text for child in block}
+    cents = []
+    for tag in ("WITH_VAT", "WITHOUT_VAT", "VAT", "ROUNDING"):
+        text = values.get(tag)
+        if text is None and tag in ("VAT", "ROUNDING") and tag not in values:
+            cents.append(None)
+        elif text and _PLAIN_CENTS.fullmatch(text) and text != "-0.00":
+            cents.append(int(text.replace(".", "")))
+        else:
+            return None
+    return tuple(cents)
+
+
 def _plain_block(block) -> tuple[int, int, int, int] | None:
     """(WITH_VAT, WITHOUT_VAT, VAT in cents, VAT_RATE) of a price block of a schema-valid order whose
     four values are all there and written plainly; None otherwise. The schema's sequence puts four
@@ -491,8 +510,13 @@ class OrderChecker:
 
     def _money_rules(self, out, first, item_lists, path, texts, schema_valid=False):
         total_element = first.get("TOTAL_PRICE")
-        total = self._block(out, total_element, f"{path}/TOTAL_PRICE", texts)
+        # A schema-valid order's totals written plainly are compared in cents; only if they disagree
+        # are they read as Decimals, for the findings' exact wording.
+        plain_total = _plain_total(total_element) if schema_valid and total_element is not None else None
+        if plain_total is None:
+            total = self._block(out, total_element, f"{path}/TOTAL_PRICE", texts)
         sums = {"WITH_VAT": Decimal(0), "WITHOUT_VAT": Decimal(0), "VAT": Decimal(0)}
+        decimal_lines = False
         cents = [0, 0, 0]  # the line totals of the items checked on the quick path
         have_vat = True
         types: list[str] = []
@@ -531,6 +555,7 @@ class OrderChecker:
                     cents[1] += line_cents[1]
                     cents[2] += line_cents[2]
                     continue
+                decimal_lines = True
                 for name in _SUMMED:
                     value = line.get(name)
                     if value is None:
@@ -538,6 +563,11 @@ class OrderChecker:
                         continue
                     sums[name] += value
         self.items += position
+        if plain_total is not None:
+            if not decimal_lines and _totals_agree(plain_total, cents):
+                self._item_kinds(out, first.get("ORDER_ITEMS"), types, path)
+                return
+            total = self._block(out, total_element, f"{path}/TOTAL_PRICE", texts)
         if any(cents):
             for name, value in zip(_SUMMED, cents):
                 sums[name] += Decimal(value).scaleb(-2)
@@ -719,6 +749,15 @@ def _cents_text(value: Decimal) -> str:
         return str(value.quantize(CENT))
     except InvalidOperation:
         return str(value)
+
+
+def _totals_agree(total: tuple, sums: list[int]) -> bool:
+    """C3 and C4 in cents: the order's totals are the items' sums (WITH_VAT with ROUNDING), and
+    WITH_VAT = WITHOUT_VAT + VAT + ROUNDING."""
+    with_vat, without_vat, vat, rounding = total
+    rounding = rounding or 0
+    return (with_vat == sums[0] + rounding and without_vat == sums[1]
+            and (vat is None or (vat == sums[2] and with_vat == without_vat + vat + rounding)))
 
 
 def _plain_texts(texts: list[str]) -> bool:
