@@ -5,8 +5,8 @@ A pass reads the whole document (`xmlstream.FeedReader`) and, on each ORDER, run
 - the identity rules (D1, D2, P1-P3, DT1, DT2): they span orders, so one pass
   runs them on every order, in document order;
 - the content rules (money, items, codes, texts) and the XSD: they concern
-  each order alone, so they run on the pass's share of the orders (every
-  order, or one in two);
+  each order alone, so they run on the pass's share of the orders (all of
+  them, or those it claims);
 - once the document has been read, the XSD of what lies outside the orders.
 
 A small document gets one pass doing everything. A large file gets two at
@@ -149,7 +149,7 @@ class Pass:
 
 
 class ChildPass:
-    """The other half of a large file's check, in a child process on another core.
+    """The second pass over a large file, in a child process on the other core.
 
     A single-threaded process (the CLI) forks: the child starts at once, with the modules and the
     compiled schema already loaded. A process with threads (a server running the build) spawns a

@@ -4,7 +4,7 @@ Input is untrusted (see `xmlstream` for how it is read: no DTD, no entities,
 no network, bounded memory). A pass (`engine.Pass`) hands each finished
 <ORDER> to the rules (`rules.OrderChecker`) and to the XSD
 (`schema_pass.SchemaCheck`); a large file is shared with a second pass in a
-child process, on the other core, and the findings are merged by line.
+child process, on the other core, and the findings are merged in document order.
 
 A document is valid only when it was read to its end, well-formed, and
 nothing found an error: a feed cut short anywhere is never valid, whatever
@@ -32,7 +32,8 @@ __all__ = ["DEFAULT_MAX_BYTES", "PACKAGED_SCHEMA", "Report", "UnreadableFeed", "
            "validate_bytes", "validate_path", "validate_source"]
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
-# From this size the XSD runs in a process of its own (starting one costs about a tenth of a second).
+# From this size a second pass shares the work on the other core (below it, a second process
+# would cost more than it saves).
 PARALLEL_FROM_BYTES = 4 * 1024 * 1024
 _DECLARATION = re.compile(rb"^<\?xml[^>]*encoding=[\"']([A-Za-z0-9._-]+)[\"']")
 
@@ -86,7 +87,7 @@ def validate_source(open_source, *, size: int, profile: str = "full", days: int 
                     helper: ChildPass | None = None) -> Report:
     """Validate the document that `open_source()` opens as a binary stream.
 
-    `helper` (a started `ChildPass` reading the same bytes) takes the odd orders off this pass.
+    `helper` (a started `ChildPass` reading the same bytes) shares the orders' checks with this pass.
     """
     started = time.monotonic()
     report = Report(bytes=size, fetch_seconds=fetch_seconds)
