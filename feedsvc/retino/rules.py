@@ -207,8 +207,10 @@ class _ItemMemo:
             self.items[key] = value
 
 
-# WITH_VAT|WITHOUT_VAT|VAT|VAT_RATE of a price block, each written plainly (two decimals; a whole rate).
-_PLAIN_BLOCK = re.compile(r"(?:-?[0-9]{1,15}\.[0-9]{2}\|){3}\s*[0-9]{1,3}\s*")
+# An item's two price blocks (WITH_VAT|WITHOUT_VAT|VAT|VAT_RATE each) and its AMOUNT, all written
+# plainly: money with two decimals, a whole rate, a whole amount.
+_PLAIN_MONEY_TEXT = r"-?[0-9]{1,15}\.[0-9]{2}\|"
+_PLAIN_ITEM = re.compile(rf"(?:(?:{_PLAIN_MONEY_TEXT}){{3}}\s*[0-9]{{1,3}}\s*\|){{2}}[0-9]{{1,9}}")
 
 
 _PLAIN_CENTS = re.compile(r"-?[0-9]{1,15}\.[0-9]{2}")
@@ -228,21 +230,6 @@ def _plain_total(block) -> tuple | None:
         else:
             return None
     return tuple(cents)
-
-
-def _plain_block(block) -> tuple[int, int, int, int] | None:
-    """(WITH_VAT, WITHOUT_VAT, VAT in cents, VAT_RATE) of a price block of a schema-valid order whose
-    four values are all there and written plainly; None otherwise. The schema's sequence puts four
-    children in that order; digits alone give X1 nothing to find."""
-    if len(block) != 4:
-        return None
-    with_vat, without_vat, vat, rate = [child.text for child in block]
-    if (not (with_vat and without_vat and vat and rate)
-            or not _PLAIN_BLOCK.fullmatch(f"{with_vat}|{without_vat}|{vat}|{rate}")
-            or "-0.00" in (with_vat, without_vat, vat)):  # F1 wants the sign gone
-        return None
-    return (int(with_vat.replace(".", "")), int(without_vat.replace(".", "")), int(vat.replace(".", "")),
-            int(rate))
 
 
 class OrderChecker:
@@ -580,18 +567,21 @@ class OrderChecker:
         prices are written plainly and that breaks no rule, in whole-number arithmetic; None for any
         other item, which the exact rules (`_item`) then check and report."""
         parts = {child.tag: child for child in item}
-        written = parts["AMOUNT"].text
-        if (not written or len(written) > 9 or not written.isdigit() or not written.isascii()
-                or written.strip("0") == ""):
-            return None  # a quantity with decimals, or zero (I2): the exact rules decide
-        amount = int(written)
-        unit = _plain_block(parts["UNIT_PRICE"])
-        line = _plain_block(parts["TOTAL_PRICE"]) if unit is not None else None
-        if line is None:
+        unit, line = parts["UNIT_PRICE"], parts["TOTAL_PRICE"]
+        # The schema's sequence puts a full block's four children in the order WITH_VAT, WITHOUT_VAT,
+        # VAT, VAT_RATE; plain digits give X1 nothing to find, so they are not gathered for it.
+        if len(unit) != 4 or len(line) != 4:
             return None
-        unit_with, unit_without, unit_vat, unit_rate = unit
-        with_vat, without_vat, vat, rate = line
-        if (with_vat != without_vat + vat or unit_with != unit_without + unit_vat  # T1
+        values = [child.text for child in unit] + [child.text for child in line]
+        written = parts["AMOUNT"].text
+        if (None in values or not written or not _PLAIN_ITEM.fullmatch("|".join(values) + "|" + written)
+                or "-0.00" in values):  # F1 wants the sign gone
+            return None
+        unit_with, unit_without, unit_vat = (int(value.replace(".", "")) for value in values[:3])
+        with_vat, without_vat, vat = (int(value.replace(".", "")) for value in values[4:7])
+        unit_rate, rate, amount = int(values[3]), int(values[7]), int(written)
+        if (amount == 0  # I2
+                or with_vat != without_vat + vat or unit_with != unit_without + unit_vat  # T1
                 or abs(unit_without * (100 + unit_rate) - unit_with * 100) > 100  # T4, a cent per unit
                 or abs(without_vat * (100 + rate) - with_vat * 100) > 100 * amount
                 or unit_with * amount != with_vat or unit_without * amount != without_vat  # T2
@@ -600,7 +590,10 @@ class OrderChecker:
         kind = (parts["TYPE"].text or "").strip()
         if (with_vat > 0 and kind == "discount") or (with_vat < 0 and kind != "discount"):  # I2
             return None
-        texts += [child.text for tag, child in parts.items() if tag in _FREE_TEXT and child.text]
+        for tag in _FREE_TEXT:
+            child = parts.get(tag)
+            if child is not None and child.text:
+                texts.append(child.text)
         if kind == "billing":
             name = (parts["NAME"].text or "").strip()
             if name != COD_NAME and _looks_like_cod(name):  # I3
