@@ -22,7 +22,6 @@ A download is written to a temporary file that is removed however the run ends.
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 import ssl
 import stat
@@ -420,7 +419,7 @@ def _download(url, user, password, verify, timeout, started, policy, watchdog, w
     auth = (user, password or "") if user else None
     with httpx.Client(verify=verify, follow_redirects=False, trust_env=False,
                       headers={"User-Agent": "feedsvc-validate", "Accept-Encoding": "gzip, deflate"}) as client:
-        for hop in range(MAX_REDIRECTS + 1):
+        for _ in range(MAX_REDIRECTS + 1):
             left = timeout - (time.monotonic() - started)
             for address in _resolve(url, left):
                 if not policy.allowed(url, address):
