@@ -1,5 +1,5 @@
-"""Benchmark 6: `feedsvc validate` against a plain lxml pass that only checks the XSD, and its memory on
-a hostile document.
+"""The validate speed benchmark: `feedsvc validate` against a plain lxml pass that only checks the XSD,
+and its memory on a hostile document.
 
 The baseline is the least any streaming check can do: lxml's iterparse with
 the XSD attached, clearing each ORDER, nothing else. Both run as whole
