@@ -3,14 +3,14 @@ and its memory on a hostile document.
 
 The baseline is the least any streaming check can do: lxml's iterparse with
 the XSD attached, clearing each ORDER, nothing else. Both run as whole
-commands in child processes on the same file, alternately, best of three;
+commands in child processes on the same file, alternately, best of five;
 the ratio is taken per shape of order, since the rules' cost depends on it:
 
 - shop: the simulator's orders, as the service publishes them;
 - wide: 20 items per order, every price different (no two lines alike);
 - lean: one product and one shipping line, no optional element.
 
-Peak memory is the largest VmHWM of the command and of its XSD child,
+Peak memory is the largest VmHWM of the command and of its child pass,
 sampled while they run, on a 200 MB document of hostile shapes.
 """
 
