@@ -189,3 +189,39 @@ def test_claims_give_every_order_to_exactly_one_pass():
     finally:
         parent_claims.remove()
     assert not Path(parent_claims.path).exists()
+
+
+def test_a_custom_schema_is_used_per_order_too(tmp_path):
+    """--schema: an XSD declaring ORDER inside ORDERS (here with an anonymous type) checks each order."""
+    bundled = (FIXTURES.parents[2] / "schema" / "retino-feed.xsd").read_text()
+    order_type = bundled[bundled.index('<xs:complexType name="Order">'):]
+    order_type = order_type[:order_type.index("</xs:complexType>") + len("</xs:complexType>")]
+    custom = bundled.replace(order_type, "").replace(
+        '<xs:element name="ORDER" type="Order" minOccurs="0" maxOccurs="unbounded"/>',
+        '<xs:element name="ORDER" minOccurs="0" maxOccurs="unbounded">'
+        + order_type.replace(' name="Order"', "") + "</xs:element>")
+    assert custom != bundled
+    schema = tmp_path / "custom.xsd"
+    schema.write_text(custom)
+    broken = GOOD.replace("<CURRENCY>", "<CURRENCY><CODE>EUR</CODE></CURRENCY><CURRENCY>", 1)
+    path = tmp_path / "feed.xml"
+    path.write_text(broken)
+    report = validate_path(path, now=NOW, schema_path=str(schema), parallel=False)
+    hits = [f for f in report.findings if f.code == "XSD"]
+    line = broken[:broken.index("</CURRENCY><CURRENCY>")].count("\n") + 1
+    assert len(hits) == 1 and hits[0].line == line and hits[0].order_code == "10483"
+    assert hits[0].path == "ORDER[1]/CURRENCY[2]"
+    path.write_text(GOOD)
+    assert validate_path(path, now=NOW, schema_path=str(schema), parallel=False).valid
+
+
+def test_a_schema_without_orders_is_refused(tmp_path):
+    from click.testing import CliRunner
+
+    from feedsvc.retino.validate_cli import validate_command
+    schema = tmp_path / "other.xsd"
+    schema.write_text('<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:element name="X"/></xs:schema>')
+    feed_path = tmp_path / "feed.xml"
+    feed_path.write_text(GOOD)
+    result = CliRunner().invoke(validate_command, [str(feed_path), "--schema", str(schema)])
+    assert result.exit_code == 2 and "declares no global ORDERS element" in result.output
