@@ -331,7 +331,7 @@ class OrderChecker:
             self._date(out, first.get("DATE"), path)
             self._packages(out, order, packages, path)
         if customers or currencies or "LANGUAGE" in first:
-            self._codes(out, customers, currencies, first.get("LANGUAGE"), path, texts)
+            self._codes(out, customers, currencies, first.get("LANGUAGE"), path, texts, schema_valid)
         money: list[Finding] = []
         if item_lists or "TOTAL_PRICE" in first:
             self._money_rules(money, first, item_lists, path, texts, schema_valid)
@@ -431,10 +431,23 @@ class OrderChecker:
             self._package_elsewhere(out, value, None, "PACKAGE_NUMBER")
         return [finding for finding in out if finding.feed_level]
 
-    def _codes(self, out, customers, currencies, language, path, texts):
+    def _codes(self, out, customers, currencies, language, path, texts, schema_valid=False):
         """G1 (every CUSTOMER/*/COUNTRY), G2 (the first CURRENCY/CODE), G3 (LANGUAGE); M1 (CUSTOMER/EMAIL)."""
         email = None
-        for customer in customers:
+        if schema_valid:  # one CUSTOMER, EMAIL first, and below it nothing but leaves
+            customers = customers[:1]
+            email = customers[0][0]
+            for part in customers[0]:
+                if part.tag.endswith("_ADDRESS"):
+                    for element in part:
+                        text = element.text
+                        if text:
+                            texts.append(text)
+                            if element.tag == "COUNTRY":
+                                self._country(out, element, text, part.tag, path)
+                elif part.text:
+                    texts.append(part.text)
+        for customer in customers if not schema_valid else ():
             if not len(customer):
                 _collect(customer, texts)
             for part in customer:
@@ -447,12 +460,8 @@ class OrderChecker:
                         texts.append(text)
                     continue
                 for element in part:
-                    if element.tag == "COUNTRY":
-                        value = (element.text or "").strip()
-                        if value and not _is_country(value):
-                            hint = {"UK": " (use GB)", "EL": " (use GR)"}.get(value.upper(), "")
-                            self._add(out, "G1", "error", element, f"{path}/CUSTOMER/{part_tag}/COUNTRY",
-                                      f"COUNTRY {value!r} is not an ISO 3166-1 alpha-2 code{hint}")
+                    if element.tag == "COUNTRY" and element.text:
+                        self._country(out, element, element.text, part_tag, path)
                     if len(element):
                         _collect(element, texts)
                     else:
@@ -478,6 +487,13 @@ class OrderChecker:
         if email is not None and email.text and not _EMAIL.match(email.text.strip()):
             self._add(out, "M1", "warning", email, f"{path}/CUSTOMER/EMAIL",
                       f"EMAIL {email.text.strip()[:80]!r} does not look like an e-mail address")
+
+    def _country(self, out, element, text, part_tag, path):
+        value = text.strip()
+        if value and not _is_country(value):
+            hint = {"UK": " (use GB)", "EL": " (use GR)"}.get(value.upper(), "")
+            self._add(out, "G1", "error", element, f"{path}/CUSTOMER/{part_tag}/COUNTRY",
+                      f"COUNTRY {value!r} is not an ISO 3166-1 alpha-2 code{hint}")
 
     def _texts(self, out, order, texts, path):
         # Almost every order passes on the texts the walk gathered; only when one would give a finding
