@@ -7,6 +7,7 @@ is on the path: gunicorn's configuration and WSGI app must come from the
 package itself.
 """
 
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -22,9 +23,12 @@ def run(command, **kw) -> subprocess.CompletedProcess:
 
 
 def test_pip_install_then_demo_check_from_another_directory(tmp_path):
-    wheels, venv, elsewhere = tmp_path / "wheels", tmp_path / "venv", tmp_path / "elsewhere"
+    source, wheels, venv, elsewhere = (tmp_path / name for name in ("source", "wheels", "venv", "elsewhere"))
     elsewhere.mkdir()
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(wheels), str(ROOT)])
+    # Built from a copy: setuptools writes build/ into the tree it builds, and files left there go into wheels.
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "var", "test-artifacts", "*.egg-info", "__pycache__", ".pytest_cache"))
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(wheels), str(source)])
     run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
     python = venv / "bin" / "python"
     site = Path(run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
