@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 
-from tests.integration.slow_clients import KINDS, open_slow
+from tests.helpers.slow_clients import KINDS, open_slow
 
 MAX_REOPENS = 200_000
 

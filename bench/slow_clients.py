@@ -32,7 +32,7 @@ from bench.serving import _env
 from feedsvc.config import default_value
 from feedsvc.publish import current_snapshot
 from feedsvc.tls import ensure_self_signed
-from tests.integration.servers import GunicornServer
+from tests.helpers.servers import GunicornServer
 
 NAME = "slow clients"
 SLOW = 1_000

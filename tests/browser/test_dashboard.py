@@ -15,7 +15,7 @@ from feedsvc.storeden.shop import Shop
 from feedsvc.store import Store
 from feedsvc.sync import run_sync
 from feedsvc.tls import ensure_self_signed
-from tests.integration.servers import PASSWORD, ROOT, TOKEN, USER, GunicornServer, base_env
+from tests.helpers.servers import PASSWORD, ROOT, TOKEN, USER, GunicornServer, base_env, storeden_env
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.browser
@@ -38,8 +38,7 @@ def site(tmp_path_factory):
     hostile = next(o for o in shop.by_date() if o.status in (1, 2) and o is not broken)
     hostile.short_id = HOSTILE_CODE
     with SandboxServer(shop, rate=(1000, 1.0)) as sandbox:
-        env = base_env(data_dir, FEEDSVC_STOREDEN_URL=sandbox.url, FEEDSVC_STOREDEN_KEY=sandbox.key,
-                       FEEDSVC_STOREDEN_EXCHANGE=sandbox.exchange, FEEDSVC_STOREDEN_RATE="1000/1")
+        env = base_env(data_dir, **storeden_env(sandbox))
         settings = load_settings(env)
         run_sync(settings, progress=False)
         build_and_publish(settings)

@@ -13,7 +13,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from tests.integration.servers import ROOT, free_port
+from tests.helpers.servers import ROOT, free_port
 
 
 def run(command, **kw) -> subprocess.CompletedProcess:

@@ -28,7 +28,7 @@ from feedsvc.retino.push_payload import order_json
 from feedsvc.retino.render import order_xml
 from feedsvc.retino.sandbox import RetinoSandboxServer
 from feedsvc.storeden.shop import CHECKOUT_METHODS, Shop
-from tests.reliability.hostile_orders import hostile_order, nasty_text
+from tests.helpers.hostile_orders import hostile_order, nasty_text
 
 DEFAULT_CONTEXT = mapping_context_from(defaults())
 

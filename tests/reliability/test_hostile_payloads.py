@@ -14,8 +14,8 @@ from feedsvc.build import build_and_publish
 from feedsvc.config import load_settings
 from feedsvc.publish import current_snapshot
 from feedsvc.store import Store
-from tests.integration.servers import ROOT
-from tests.reliability.hostile_orders import hostile_order
+from tests.helpers.servers import ROOT
+from tests.helpers.hostile_orders import hostile_order
 
 SCHEMA = etree.XMLSchema(etree.parse(str(ROOT / "schema" / "retino-feed.xsd")))
 GOOD = jsonutil.loads((ROOT / "tests" / "fixtures" / "storeden" / "seed_order.json").read_text())

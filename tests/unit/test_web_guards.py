@@ -169,10 +169,7 @@ def test_parameter_kinds_accept_sense():
 
 # -- the app ------------------------------------------------------------------------
 
-def test_a_redirect_never_names_the_host(tmp_path):
-    settings = load_settings({"FEEDSVC_DATA_DIR": str(tmp_path), "FEEDSVC_FEED_TOKEN": TOKEN,
-                              "FEEDSVC_FEED_USER": "retino", "FEEDSVC_FEED_PASSWORD": PASSWORD})
-    app: Flask = create_app(settings)
+def test_a_redirect_never_names_the_host(app):
     app.add_url_rule("/go", "go", lambda: redirect("https://evil.example//elsewhere?x=1"))
     app.add_url_rule("/slash/", "slash", lambda: "")  # werkzeug redirects /slash to /slash/ with the Host
     client = app.test_client()
@@ -180,10 +177,10 @@ def test_a_redirect_never_names_the_host(tmp_path):
     assert client.get("/slash", headers={"Host": "evil.example"}).headers["Location"] == "/slash/"
 
 
-def test_session_key_is_the_same_for_every_worker(tmp_path):
-    settings = load_settings({"FEEDSVC_DATA_DIR": str(tmp_path), "FEEDSVC_FEED_TOKEN": TOKEN})
+def test_session_key_is_the_same_for_every_worker(settings):
     assert create_app(settings).secret_key == create_app(settings).secret_key
-    assert not list(tmp_path.glob("*.tmp"))
+    assert (settings.data_dir / "session.key").stat().st_mode & 0o777 == 0o600
+    assert not list(settings.data_dir.glob("*.tmp"))
 
 
 def test_basic_auth_helper_round_trip():

@@ -1,4 +1,5 @@
-"""Real servers for integration tests: gunicorn as a subprocess over TLS, on 127.0.0.1 and a free port."""
+"""Real processes for integration tests: gunicorn over TLS on 127.0.0.1 and a free port, and the `feedsvc`
+command as a child process, with the environment they are given in production (FEEDSVC_* variables)."""
 
 from __future__ import annotations
 
@@ -24,11 +25,19 @@ def free_port() -> int:
 
 
 def base_env(data_dir: Path, **extra) -> dict[str, str]:
+    """This process's environment without its FEEDSVC_* variables, plus a data dir and the feed's credentials."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
     env.update({"FEEDSVC_DATA_DIR": str(data_dir), "FEEDSVC_FEED_TOKEN": TOKEN, "FEEDSVC_FEED_USER": USER,
                 "FEEDSVC_FEED_PASSWORD": PASSWORD})
     env.update({k: str(v) for k, v in extra.items()})
     return env
+
+
+def storeden_env(sandbox) -> dict[str, str]:
+    """The settings that point feedsvc at a running Storeden simulator, at the rate it allows."""
+    return {"FEEDSVC_STOREDEN_URL": sandbox.url, "FEEDSVC_STOREDEN_KEY": sandbox.key,
+            "FEEDSVC_STOREDEN_EXCHANGE": sandbox.exchange,
+            "FEEDSVC_STOREDEN_RATE": f"{sandbox.rate.requests}/{sandbox.rate.seconds:g}"}
 
 
 class GunicornServer:
@@ -101,6 +110,7 @@ def run_gunicorn_expecting_failure(env: dict[str, str]) -> tuple[int, str]:
     return done.returncode, (done.stdout + done.stderr).decode(errors="replace")
 
 
-def feedsvc(args: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess:
+def run_feedsvc(args: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess:
+    """`feedsvc ARGS` as a child process (text output captured), from the checkout unless `cwd` says."""
     return subprocess.run([sys.executable, "-m", "feedsvc.cli", *args], cwd=kw.pop("cwd", ROOT), env=env,
                           capture_output=True, text=True, timeout=kw.pop("timeout", 300), **kw)
