@@ -1,4 +1,4 @@
-"""The web app's guards on their own: log redaction, trusted proxies, the failure limiter (fake clock),
+"""The web app's guards on their own: log redaction, trusted proxies,
 query-parameter parsing, and relative Location headers."""
 
 import base64
@@ -8,7 +8,6 @@ from flask import Flask, redirect
 
 from feedsvc.config import ConfigError, load_settings
 from feedsvc.web import create_app
-from feedsvc.web.auth import FailureLimiter
 from feedsvc.web.params import BadParameter, Exact, Number, OneOf, Text
 from feedsvc.web.proxy import TrustedProxies
 from feedsvc.web.redact import Redactor, fully_decoded
@@ -95,58 +94,6 @@ def test_password_shorter_than_16_characters_is_refused(tmp_path):
         load_settings({**base, "FEEDSVC_FEED_PASSWORD": "x" * 15})
     assert caught.value.variable == "FEEDSVC_FEED_PASSWORD" and "x" * 15 not in str(caught.value)
     assert load_settings({**base, "FEEDSVC_FEED_PASSWORD": "x" * 16}).basic_auth_enabled
-
-
-# -- failure limiter ---------------------------------------------------------------
-
-class Clock:
-    def __init__(self):
-        self.now = 1_000_000.0
-
-    def __call__(self):
-        return self.now
-
-
-def test_limiter_counts_per_address_and_user_and_forgets_after_the_window(tmp_path):
-    clock = Clock()
-    limiter = FailureLimiter(tmp_path / "auth.sqlite3", per_user=3, per_address=5, window=60, clock=clock)
-    for _ in range(3):
-        assert limiter.blocked_for("1.2.3.4", "retino") == 0
-        limiter.fail("1.2.3.4", "retino")
-    assert limiter.blocked_for("1.2.3.4", "retino") == pytest.approx(60)
-    assert limiter.blocked_for("1.2.3.4", "other") == 0          # another user from the same address
-    assert limiter.blocked_for("5.6.7.8", "retino") == 0         # the same user from elsewhere
-    limiter.fail("1.2.3.4", "other")
-    limiter.fail("1.2.3.4", "third")
-    assert limiter.blocked_for("1.2.3.4", "fourth") > 0           # the address as a whole is over
-    clock.now += 61
-    assert limiter.blocked_for("1.2.3.4", "retino") == 0
-
-
-def test_limiter_is_shared_through_its_file(tmp_path):
-    clock = Clock()
-    one = FailureLimiter(tmp_path / "auth.sqlite3", per_user=2, clock=clock)
-    two = FailureLimiter(tmp_path / "auth.sqlite3", per_user=2, clock=clock)
-    one.fail("1.2.3.4", "u")
-    two.fail("1.2.3.4", "u")
-    assert one.blocked_for("1.2.3.4", "u") > 0 and two.blocked_for("1.2.3.4", "u") > 0
-
-
-def test_limiter_table_stays_bounded(tmp_path):
-    from feedsvc.auth_failures import AuthFailures
-    failures = AuthFailures(tmp_path / "auth.sqlite3", capacity=100)
-    for i in range(1000):
-        failures.add([f"a 10.0.{i // 256}.{i % 256}"], now=1000.0 + i * 0.01, window=60)
-    failures.prune(now=1010.0, window=60)
-    assert failures.size() == 100
-    failures.prune(now=2000.0, window=60)
-    assert failures.size() == 0
-
-
-def test_an_unusable_limiter_lets_requests_through(tmp_path):
-    limiter = FailureLimiter(tmp_path / "missing-dir" / "auth.sqlite3")
-    limiter.fail("1.2.3.4", "u")
-    assert limiter.blocked_for("1.2.3.4", "u") == 0
 
 
 # -- query parameters ---------------------------------------------------------------
