@@ -31,11 +31,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from feedsvc.config import Settings
 
@@ -70,7 +71,7 @@ def describe(holder: dict) -> str:
     if holder.get("command"):
         parts.append(str(holder["command"]))
     if holder.get("started_at"):
-        stamp = datetime.fromtimestamp(float(holder["started_at"]), timezone.utc)
+        stamp = datetime.fromtimestamp(float(holder["started_at"]), UTC)
         parts.append(f"since {stamp:%Y-%m-%d %H:%M:%S} UTC")
     if holder.get("stage"):
         parts.append(str(holder["stage"]))

@@ -33,7 +33,8 @@ from feedsvc.storeden.sandbox import SandboxServer
 from feedsvc.storeden.shop import Shop
 from feedsvc.web import create_app
 from tests.helpers.data import publish_feed
-from tests.helpers.servers import base_env, storeden_env as simulator_env
+from tests.helpers.servers import base_env
+from tests.helpers.servers import storeden_env as simulator_env
 
 FAST = (1000, 1.0)  # the simulator's rate in tests: Storeden's own 5/60 would make every sync take minutes
 

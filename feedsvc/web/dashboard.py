@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, session, url_for
 from lxml import etree
@@ -121,7 +121,7 @@ def overview():
         quarantined = len(store.list_quarantine())
         warnings = store.count_findings("warning")
         publish_error = store.last_publish_error()
-        offset = int(datetime.now(settings.zone).utcoffset().total_seconds())
+        offset = int((datetime.now(settings.zone).utcoffset() or timedelta(0)).total_seconds())
         per_day = store.orders_per_day(_window_start(), offset, settings.exclude_statuses)
     chart = orders_per_day_svg(per_day, days=settings.days, today=int((now + offset) // 86400))
     next_sync = (last_run.started_at + settings.sync_interval) if last_run else None
@@ -227,7 +227,8 @@ def _feed_orders(path, start: int, count: int) -> tuple[list[tuple[str, str]], i
 def feed_view():
     snapshot = current_snapshot(_settings().snapshots_dir)
     page = query_values({"page": PAGE})["page"]
-    shown, total = ([], 0)
+    shown: list[tuple[str, str]] = []
+    total = 0
     if snapshot is not None:
         shown, total = _feed_orders(snapshot.xml_path, (page - 1) * FEED_ORDERS_PER_PAGE, FEED_ORDERS_PER_PAGE)
     pages = max((total + FEED_ORDERS_PER_PAGE - 1) // FEED_ORDERS_PER_PAGE, 1)

@@ -10,9 +10,9 @@ import pytest
 from feedsvc.build import build_and_publish
 from feedsvc.config import load_settings
 from feedsvc.publish import current_snapshot
+from feedsvc.store import Store
 from feedsvc.storeden.sandbox import SandboxServer
 from feedsvc.storeden.shop import Shop
-from feedsvc.store import Store
 from feedsvc.sync import run_sync
 from feedsvc.tls import ensure_self_signed
 from tests.helpers.servers import PASSWORD, ROOT, TOKEN, USER, GunicornServer, base_env, storeden_env

@@ -63,12 +63,12 @@ class GunicornServer:
         kw.setdefault("timeout", 30)
         return httpx.Client(base_url=self.url, verify=verify, **kw)
 
-    def start(self) -> "GunicornServer":
+    def start(self) -> GunicornServer:
         self.process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
                                         cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         return self._wait_until_up()
 
-    def _wait_until_up(self) -> "GunicornServer":
+    def _wait_until_up(self) -> GunicornServer:
         deadline = time.monotonic() + 30
         with self.client() as client:
             while time.monotonic() < deadline:
@@ -92,7 +92,7 @@ class GunicornServer:
                 self.process.kill()
                 self.process.wait()
 
-    def __enter__(self) -> "GunicornServer":
+    def __enter__(self) -> GunicornServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -12,9 +12,9 @@ from lxml import html
 
 from feedsvc.build import build_and_publish
 from feedsvc.config import load_settings
+from feedsvc.store import Store
 from feedsvc.storeden.sandbox import SandboxServer
 from feedsvc.storeden.shop import Shop
-from feedsvc.store import Store
 from feedsvc.sync import run_sync
 from feedsvc.web import create_app
 from tests.helpers.servers import PASSWORD, TOKEN, USER, base_env, storeden_env

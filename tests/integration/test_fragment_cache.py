@@ -111,8 +111,8 @@ def test_source_key_tells_apart_every_stored_text():
     key = context_key("ctx")
 
     def order(**texts):
-        base = dict(order_id="1", status=1, order_ts=0, short_id="A", locale="it", raw_text="{}",
-                    tracking_text=None, summary_text="{}")
+        base = {"order_id": "1", "status": 1, "order_ts": 0, "short_id": "A", "locale": "it", "raw_text": "{}",
+                    "tracking_text": None, "summary_text": "{}"}
         base.update(texts)
         return StoredOrder(**base)
 

@@ -13,6 +13,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import pytest
+
 from tests.helpers.servers import ROOT, free_port
 
 
@@ -22,6 +24,7 @@ def run(command, **kw) -> subprocess.CompletedProcess:
     return done
 
 
+@pytest.mark.slow
 def test_pip_install_then_demo_check_from_another_directory(tmp_path):
     source, wheels, venv, elsewhere = (tmp_path / name for name in ("source", "wheels", "venv", "elsewhere"))
     elsewhere.mkdir()

@@ -5,15 +5,14 @@ import sqlite3
 import time
 from pathlib import Path
 
-from lxml import etree
-
 import pytest
+from lxml import etree
 
 from feedsvc.build import build_and_publish
 from feedsvc.config import load_settings
 from feedsvc.publish import current_snapshot
-from feedsvc.storeden.shop import SHIPPED, Shop
 from feedsvc.store import Store
+from feedsvc.storeden.shop import SHIPPED, Shop
 from feedsvc.sync import run_sync
 from tests.helpers.servers import PASSWORD, ROOT, USER, GunicornServer, base_env, run_feedsvc, storeden_env
 
@@ -82,7 +81,6 @@ def _raw_orders(db: Path) -> int:
         return conn.execute("SELECT COUNT(*) FROM orders WHERE raw_json IS NOT NULL").fetchone()[0]
 
 
-@pytest.mark.slow
 def test_sync_killed_halfway_resumes_to_the_same_store_and_feed(tmp_path, start_storeden):
     now = time.time()
     reference_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
@@ -141,6 +139,7 @@ def test_hostile_orders_are_mapped_cleanly_or_quarantined(storeden_shop, storede
     assert result.quarantined == len(quarantined) >= 4
 
 
+@pytest.mark.slow
 @pytest.mark.shop(seed=7, orders=40)
 def test_storeden_outage_keeps_the_last_feed_served(storeden, storeden_env):
     sandbox, env = storeden, storeden_env

@@ -113,6 +113,7 @@ def test_plain_http_has_the_same_deadline(tmp_path, kind):
             wait_closed_by_server(sock, limit=60)
 
 
+@pytest.mark.slow
 def test_a_full_worker_stops_accepting_and_the_deadline_frees_it(tmp_path):
     """The accept path is bounded: beyond FEEDSVC_WORKER_CONNECTIONS the kernel's backlog waits, and
     connections closed at the deadline make room for the ones that do send a request."""

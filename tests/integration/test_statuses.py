@@ -10,8 +10,8 @@ from lxml import etree
 from feedsvc import jsonutil
 from feedsvc.build import build_and_publish
 from feedsvc.publish import current_snapshot
-from feedsvc.storeden.shop import MISSING, Shop
 from feedsvc.store import Store
+from feedsvc.storeden.shop import MISSING, Shop
 from feedsvc.sync import run_sync
 
 # name: (status in order.json, status in list.json / orders_filter.json or SAME)

@@ -56,7 +56,6 @@ def _logged_in(server) -> tuple[httpx.Client, str]:
     return client, _CSRF.search(page.text).group(1)
 
 
-@pytest.mark.slow
 @pytest.mark.shop(seed=81, orders=50)
 def test_thirty_clicks_at_once_start_exactly_one_pipeline_process(data_dir, storeden, storeden_env,
                                                                   storeden_settings):

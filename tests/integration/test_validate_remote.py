@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from feedsvc.tls import ensure_self_signed
-from tests.helpers.servers import PASSWORD, TOKEN, USER, GunicornServer, base_env, run_feedsvc, free_port
 from tests.helpers.data import publish_feed
+from tests.helpers.servers import PASSWORD, TOKEN, USER, GunicornServer, base_env, free_port, run_feedsvc
 
 
 @pytest.fixture(scope="module")

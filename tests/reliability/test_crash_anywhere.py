@@ -19,12 +19,13 @@ from feedsvc.config import load_settings
 from feedsvc.faults import POINTS, VARIABLE
 from feedsvc.pipeline import pipeline_running
 from feedsvc.publish import current_snapshot
+from feedsvc.store import Store
 from feedsvc.storeden.sandbox import SandboxServer
 from feedsvc.storeden.shop import Shop
-from feedsvc.store import Store
 from feedsvc.sync import run_sync
 from tests.helpers.servers import base_env, run_feedsvc, storeden_env
 from tests.helpers.snapshot_watch import SnapshotWatcher, check_snapshot_once
+
 # Kills during a first backfill (a fresh store): (what it proves, command, point:k).
 BACKFILL_KILLS = [
     ("during listing", ["sync"], "list-page:1"),

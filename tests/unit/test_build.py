@@ -5,7 +5,7 @@ become the mapping's context."""
 import pytest
 from lxml import etree
 
-from feedsvc import build, jsonutil
+from feedsvc import build
 from feedsvc.build import BuildError, build_and_publish, mapping_context_from
 from feedsvc.config import ConfigError
 from feedsvc.publish import current_snapshot
@@ -101,7 +101,7 @@ def test_a_feed_that_fails_its_check_is_never_published(settings, store, shop, m
     good = build_and_publish(settings, now=NOW, store=store)
     store.forget_fragments()  # so every order is checked again
     monkeypatch.setattr(build, "validate_path", _blaming(lambda: None))  # blamed on no order: the feed fails
-    with pytest.raises(BuildError, match="failed its check .* T1"):
+    with pytest.raises(BuildError, match=r"failed its check .* T1"):
         build_and_publish(settings, now=NOW, store=store)
     assert current_snapshot(settings.snapshots_dir).sha256 == good.sha256  # the last good one stays
     assert "failed its check" in store.last_publish_error()

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from feedsvc import jsonutil, store as store_module
+from feedsvc import jsonutil
+from feedsvc import store as store_module
 from feedsvc.fragments import CachedFragment
 from feedsvc.store import MIGRATIONS, SearchColumns, Store
 
@@ -149,8 +150,9 @@ def test_an_order_is_found_by_its_code_its_id_or_its_short_id(store):
 # -- a build's outcome -------------------------------------------------------------------------------------
 
 def _fragment(code: str, **changes) -> CachedFragment:
-    values = dict(source_key="k", xml=f"<ORDER><CODE>{code}</CODE></ORDER>".encode(), code=code, order_ref=code,
-                  date="2026-09-21 10:00:00", packages=("P1", "P2"), notes=[("MAP:country", "warning", "guessed")])
+    values = {"source_key": "k", "xml": f"<ORDER><CODE>{code}</CODE></ORDER>".encode(), "code": code,
+              "order_ref": code, "date": "2026-09-21 10:00:00", "packages": ("P1", "P2"),
+              "notes": [("MAP:country", "warning", "guessed")]}
     return CachedFragment(**{**values, **changes})
 
 
@@ -169,7 +171,7 @@ def test_a_build_outcome_replaces_quarantine_and_findings_and_caches_fragments(s
                              findings={"A": [("MAP:country", "warning", "guessed")]}, since_ts=NOW - 7 * DAY)
     assert store.count_fragments() == 2 and store.quarantine_reason("C") == "no e-mail"
     assert store.list_findings("A") == [("MAP:country", "warning", "guessed")]
-    cached = dict((o.order_id, f) for o, f in store.iter_window_with_fragments(0))
+    cached = {o.order_id: f for o, f in store.iter_window_with_fragments(0)}
     assert cached["A"] == _fragment("A") and cached["C"] is None  # packages and notes come back as they went in
 
     # The next build: B is quarantined now, C is published; what the previous build said is gone.
