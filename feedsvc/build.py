@@ -339,7 +339,7 @@ def format_age(seconds: float | None) -> str:
 
 @click.command("status")
 def status_command() -> None:
-    """Show the last sync, the published snapshot, warnings and quarantined orders.
+    """Show the last sync, the published snapshot, warnings, quarantined orders and the push to Retino.
 
     \b
     Example:
@@ -370,6 +370,8 @@ def status_command() -> None:
         quarantined = store.list_quarantine()
         click.echo(f"quarantined:  {len(quarantined)}")
         _echo_some([f"{entry.order_id}: {entry.reason}" for entry in quarantined], indent="  ")
+        from feedsvc.push import echo_push_status
+        echo_push_status(settings, store, now)
 
 
 def _echo_some(lines: list[str], *, indent: str, limit: int = STATUS_LIST_LIMIT) -> None:

@@ -35,19 +35,23 @@ def main() -> None:
       feedsvc render               # publish a validated snapshot
       feedsvc serve                # serve it (gunicorn in production)
       feedsvc validate feed.xml    # check any Retino feed
+      feedsvc push                 # push mode: send changed orders to Retino's Orders API
     """
 
 
 def _register() -> None:
     from feedsvc.build import render_command, status_command
     from feedsvc.demo import demo_command
+    from feedsvc.push import push_command
+    from feedsvc.retino.api_sandbox import retino_sandbox_command
     from feedsvc.retino.validate_cli import validate_command
     from feedsvc.storeden.sandbox import sandbox_command
     from feedsvc.sync import sync_command
     from feedsvc.web.commands import init_command, serve_command
 
     for command in (init_command, sync_command, render_command, validate_command,
-                    serve_command, sandbox_command, demo_command, status_command):
+                    serve_command, sandbox_command, demo_command, status_command, push_command,
+                    retino_sandbox_command):
         main.add_command(command)
 
 

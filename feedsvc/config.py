@@ -18,6 +18,7 @@ import os
 import re
 import stat
 import zoneinfo
+from urllib.parse import urlsplit
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -72,6 +73,12 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()  # networks whose X-Forwarded-* headers are believed
     max_snapshot_age: int = 7 * 3600
     bind: str = "127.0.0.1:8000"
+    # push mode (specs/retino-orders-api.md): on when the token and the store id are both set
+    retino_url: str = "https://app.retino.com/api/v2"
+    retino_token: str = field(default="", repr=False)
+    retino_store_id: str = ""
+    retino_shipments: bool = True
+    pickup_phrases: tuple[str, ...] = ()  # empty: push_payload.DEFAULT_PICKUP_PHRASES
 
     # -- derived values -------------------------------------------------
     @property
@@ -106,12 +113,23 @@ class Settings:
         return tuple(ipaddress.ip_network(n, strict=False) for n in self.trusted_proxies or LOOPBACK_PROXIES)
 
     @property
+    def push_enabled(self) -> bool:
+        return bool(self.retino_token and self.retino_store_id)
+
+    def require_push(self) -> None:
+        """Refuse to push when push mode is off."""
+        if not self.push_enabled:
+            raise ConfigError(RETINO_TOKEN, f"push mode is off: set {RETINO_TOKEN} and {RETINO_STORE_ID} "
+                                            "(Retino: Settings → API v2)")
+
+    @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret value set, for redaction in logs and tests."""
-        values = (self.storeden_key, self.storeden_exchange, self.feed_token, self.feed_password)
+        values = (self.storeden_key, self.storeden_exchange, self.feed_token, self.feed_password,
+                  self.retino_token)
         return tuple(v for v in values if v)
 
     def with_overrides(self, **changes) -> "Settings":
@@ -310,6 +328,36 @@ def _trusted_proxies(env):
     return trust or bool(networks), tuple(networks)
 
 
+RETINO_URL, RETINO_TOKEN, RETINO_STORE_ID = "FEEDSVC_RETINO_URL", "FEEDSVC_RETINO_TOKEN", "FEEDSVC_RETINO_STORE_ID"
+PUSH_SYNC_INTERVAL = 60  # with push on, a change reaches Retino within about a minute
+
+
+def _retino(env) -> dict:
+    """The push settings: the API base, the token and store id (both or neither), shipments, pickup phrases."""
+    url = env.get(RETINO_URL, "").strip() or Settings.retino_url
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url) \
+            or parts.query or parts.fragment:
+        raise ConfigError(RETINO_URL, f"expected an http(s) URL such as {Settings.retino_url}, got {url!r}")
+    token = env.get(RETINO_TOKEN, "").strip()
+    if any(c.isspace() or not c.isprintable() for c in token):
+        raise ConfigError(RETINO_TOKEN, "contains white space or control characters; paste the token "
+                                        "exactly as Retino shows it (Settings → API v2), without a scheme word")
+    store_id = env.get(RETINO_STORE_ID, "").strip()
+    if any(not c.isprintable() for c in store_id) or len(store_id) > 200:
+        raise ConfigError(RETINO_STORE_ID, "must be the store id as created in Retino (Settings → API v2), "
+                                           "such as main-shop")
+    if bool(token) != bool(store_id):
+        missing, given = (RETINO_STORE_ID, RETINO_TOKEN) if token else (RETINO_TOKEN, RETINO_STORE_ID)
+        raise ConfigError(missing, f"is missing: {given} is set, and push mode needs both "
+                                   f"{RETINO_TOKEN} and {RETINO_STORE_ID}")
+    phrases = env.get("FEEDSVC_RETINO_PICKUP")
+    shipments = env.get("FEEDSVC_RETINO_SHIPMENTS", "").strip() or "1"
+    return {"retino_url": url.rstrip("/"), "retino_token": token, "retino_store_id": store_id,
+            "retino_shipments": _bool({"FEEDSVC_RETINO_SHIPMENTS": shipments}, "FEEDSVC_RETINO_SHIPMENTS"),
+            "pickup_phrases": tuple(p.strip() for p in phrases.split(",") if p.strip()) if phrases else ()}
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: Path | None = None) -> Settings:
     """Read and check every setting; raises ConfigError naming the variable."""
     e = _environment(env, dotenv_path)
@@ -318,6 +366,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: Path | N
     feed_user = e.get("FEEDSVC_FEED_USER", "").strip()
     feed_password = _feed_password(e, feed_user)
     trust_proxy, trusted_proxies = _trusted_proxies(e)
+    retino = _retino(e)
+    push_on = bool(retino["retino_token"])
     bind = e.get("FEEDSVC_BIND", "").strip()
     if not bind and e.get("PORT", "").strip():
         bind = f"0.0.0.0:{_int(e, 'PORT', 8000, 1)}"
@@ -329,7 +379,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: Path | N
         rate_seconds=rate_seconds,
         data_dir=_data_dir(e),
         days=_int(e, "FEEDSVC_DAYS", 7, 1),
-        sync_interval=_int(e, "FEEDSVC_SYNC_INTERVAL", 3600, 1),
+        sync_interval=_int(e, "FEEDSVC_SYNC_INTERVAL", PUSH_SYNC_INTERVAL if push_on else 3600, 1),
         feed_token=_token(e),
         feed_user=feed_user,
         feed_password=feed_password,
@@ -347,4 +397,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: Path | N
         trusted_proxies=trusted_proxies,
         max_snapshot_age=_int(e, "FEEDSVC_MAX_SNAPSHOT_AGE", 7 * 3600, 60),
         bind=bind or "127.0.0.1:8000",
+        **retino,
     )

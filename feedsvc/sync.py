@@ -117,6 +117,7 @@ class _Run:
         self.settings, self.client, self.store = settings, client, store
         self.result, self.progress = result, progress
         self.now, self.window_start, self.run_id = now, window_start, run_id
+        self.event_times: dict[str, int] = {}  # order → its latest orders_filter event in this run
 
     def refresh_reference_data(self) -> None:
         for name, fetch, optional in (("checkoutMethods", self.client.checkout_methods, False),
@@ -145,9 +146,27 @@ class _Run:
                                   short_id=str(entry["short_id"]) if entry.get("short_id") else None,
                                   locale=entry.get("locale") if isinstance(entry.get("locale"), str) else None,
                                   summary=entry, event_ts=event_ts)
+        if event_ts is not None:
+            self.event_times[order_id] = event_ts
+        self.observe(order_id, first_sight=known is None, order_ts=_summary_ts(entry))
         if known is None:
             return "new", None
         return ("changed" if _moved(known, status) or not known["has_raw"] else "unchanged"), dict(known)
+
+    def observe(self, order_id: str, *, first_sight: bool = False, order_ts: int | None = None) -> None:
+        """Note the order's status as it now stands in the store, for push mode's status history.
+
+        Dated by the order's latest orders_filter event when there was one, by
+        its order date when a list shows it for the first time, else by the sync.
+        """
+        event_ts = self.event_times.get(order_id)
+        if event_ts is not None:
+            at, source = min(float(event_ts), self.now), "event"
+        elif first_sight and order_ts is not None:
+            at, source = float(min(order_ts, self.now)), "order_date"
+        else:
+            at, source = self.now, "sync"
+        self.store.observe_status(order_id, self.store.get_known(order_id)["status"], at, source)
 
     def needs_details(self, entry: dict, known: dict | None, event_ts: int | None) -> bool:
         status = status_or_none(entry.get("status"))
@@ -190,6 +209,7 @@ class _Run:
         except PayloadError:
             order_ts = None
         self.store.save_order_raw(order_id, text, status=status, order_ts=order_ts)
+        self.observe(order_id)
         known = self.store.get_known(order_id)
         if status in SHIPPED_STATUSES and (known["tracking_status"] != status or not known["has_tracking"]):
             faults.reached("details-saved")
@@ -339,9 +359,13 @@ def sync_command(days: int | None, publish: bool, forever: bool, quiet: bool) ->
       feedsvc sync --publish              # one run: sync, then publish
       feedsvc sync --forever              # the Procfile's worker
     \b
-    Exit codes: 0 ok, 1 some orders failed (the bookmark stays) or the
-    publish failed, 2 configuration or credentials, 3 another sync or
-    publish is running (it holds the data dir's lock).
+    With push mode on (FEEDSVC_RETINO_TOKEN and FEEDSVC_RETINO_STORE_ID),
+    `--publish` and `--forever` push the changed orders to Retino after
+    publishing.
+    
+    Exit codes: 0 ok, 1 some orders failed (the bookmark stays), the
+    publish failed or the push stopped, 2 configuration or credentials,
+    3 another sync or publish is running (it holds the data dir's lock).
     """
     settings = load_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -360,7 +384,11 @@ def sync_command(days: int | None, publish: bool, forever: bool, quiet: bool) ->
         click.echo(outcome.build.summary())
     if outcome.publish_error:
         click.echo(f"feedsvc sync: {outcome.publish_error}", err=True)
+    if outcome.push is not None:
+        click.echo(outcome.push.summary())
+    if outcome.push_error:
+        click.echo(f"feedsvc sync: {outcome.push_error}", err=True)
     if result.status == "auth_failed":
         sys.exit(2)
-    if result.status != "ok" or outcome.publish_error:
+    if result.status != "ok" or outcome.publish_error or outcome.push_error:
         sys.exit(1)

@@ -10,6 +10,12 @@ PATCH and POST /tracking-shipping. A control API under `/_sandbox/` injects
 429s (with Retry-After) and 5xx answers, and shows the stored orders and a
 log of calls, so tests and the demo can check what actually arrived.
 
+`items_must_add_up` (control API, or `--items-must-add-up`) enforces a rule
+the document does not state but a stricter Retino might: the items'
+`total_price.with_vat` must add up to the order's `price.with_vat`, else
+"Price mismatch: items 79.34 ≠ price 79.37". It lets tests see a per-order
+refusal of JSON that keeps the document's own rule.
+
 The bulk answer's shape is undocumented; the simulator answers
 `{"created": [...], "updated": [...], "failed": [...]}` by default, or a flat
 `{"results": [...]}` list (`bulk_shape`), so the client's tolerant reader
@@ -166,6 +172,19 @@ def check_order(order: Any, *, partial: bool = False) -> None:
         _check_statuses(order["statuses"])
 
 
+def check_item_sums(order: dict) -> None:
+    """The stricter rule: the items' totals (with VAT) add up to the order's price."""
+    price = order.get("price")
+    items = order.get("items")
+    if not isinstance(price, dict) or "with_vat" not in price or not isinstance(items, list) or not items:
+        return
+    lines = [item["total_price"]["with_vat"] for item in items
+             if isinstance(item, dict) and isinstance(item.get("total_price"), dict) and "with_vat" in item["total_price"]]
+    total = sum((_decimal(value, "items[].total_price.with_vat") for value in lines), Decimal(0))
+    if total != _decimal(price["with_vat"], "price.with_vat"):
+        raise Invalid(f"Price mismatch: items {total} ≠ price {price['with_vat']}")
+
+
 def _merge(stored: dict, changes: dict) -> dict:
     """A partial update: objects merged key by key, anything else replaced."""
     merged = dict(stored)
@@ -186,6 +205,7 @@ class SandboxState:
         self.lock = threading.RLock()
         self.store_ids = set(store_ids)
         self.bulk_shape = "split"
+        self.items_must_add_up = False
         self.reset()
 
     def reset(self) -> None:
@@ -202,6 +222,8 @@ class SandboxState:
         check_order(order)
         if order["store_id"] not in self.store_ids:
             raise Invalid(f"Store ID '{order['store_id']}' does not exist")
+        if self.items_must_add_up:
+            check_item_sums(order)
         key = (order["store_id"], order["code"])
         with self.lock:
             now = time.time()
@@ -408,7 +430,10 @@ def create_retino_sandbox_app(*, token: str = "sandbox-token",
                 state.bulk_shape = changes["bulk_shape"]
             if "store_ids" in changes:
                 state.store_ids = set(changes["store_ids"])
-            return _json({"bulk_shape": state.bulk_shape, "store_ids": sorted(state.store_ids)})
+            if "items_must_add_up" in changes:
+                state.items_must_add_up = bool(changes["items_must_add_up"])
+            return _json({"bulk_shape": state.bulk_shape, "store_ids": sorted(state.store_ids),
+                          "items_must_add_up": state.items_must_add_up})
 
     @control("orders", methods=("GET",))
     def orders():
@@ -495,16 +520,20 @@ class RetinoSandboxServer:
 @click.option("--token", default="sandbox-token", show_default=True, help="The API token the simulator accepts.")
 @click.option("--store-id", "store_ids", multiple=True, default=("main-shop",), show_default=True,
               help="A store id the simulator knows (repeat for several).")
-def retino_sandbox_command(host, port, token, store_ids):
+@click.option("--items-must-add-up", is_flag=True,
+              help="Also refuse an order whose items' totals do not add up to its price (a stricter Retino).")
+def retino_sandbox_command(host, port, token, store_ids, items_must_add_up):
     """Run the Retino Orders API simulator (POST /orders, /orders/bulk, statuses, shipments).
 
     \b
     Example:
       feedsvc retino-sandbox --port 8091 --store-id main-shop
       # in another shell, with the printed variables set:
-      feedsvc push --dry-run
+      feedsvc push --dry-run && feedsvc push
+      curl -H 'Authorization: sandbox-token' http://127.0.0.1:8091/api/v2/_sandbox/orders
     """
     server = RetinoSandboxServer(token=token, store_ids=store_ids, host=host, port=port)
+    server.state.items_must_add_up = items_must_add_up
     click.echo(f"Retino Orders API simulator at {server.url} (control API under {server.url}/_sandbox/)")
     click.echo(f"FEEDSVC_RETINO_URL={server.url}")
     click.echo(f"FEEDSVC_RETINO_TOKEN={token}")
