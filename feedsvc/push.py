@@ -145,6 +145,15 @@ def carrier_of(tracking: Any, number: str) -> str | None:
     return None
 
 
+def order_payload(settings: Settings, order, history: list[ObservedStatus], order_ts: float | None) -> dict:
+    """The JSON of one mapped order as the push sends it: its statuses from what sync observed."""
+    phrases = settings.pickup_phrases or DEFAULT_PICKUP_PHRASES
+    statuses = status_history([(h.status, h.seen_at) for h in history], pickup=is_pickup(order, phrases),
+                              order_ts=order_ts)
+    return order_json(order, store_id=settings.retino_store_id or DRY_RUN_STORE_ID, timezone=settings.zone,
+                      statuses=statuses)
+
+
 def retino_client(settings: Settings, **options) -> RetinoClient:
     return RetinoClient(settings.retino_token, settings.retino_store_id, base_url=settings.retino_url, **options)
 
@@ -242,9 +251,7 @@ class _Push:
                 log.warning("order %s no longer maps (%s); it waits for the next publish", candidate.order_id, exc)
                 self.result.waiting += 1
                 continue
-            statuses = status_history([(h.status, h.seen_at) for h in history], pickup=is_pickup(order, self.phrases),
-                                      order_ts=candidate.order_ts)
-            payload = order_json(order, store_id=self.store_id, timezone=settings.zone, statuses=statuses)
+            payload = order_payload(settings, order, history, candidate.order_ts)
             digest = payload_hash(payload)
             if not self.resend_all and self._settled(candidate, digest=digest):
                 if candidate.state == "confirmed":
