@@ -53,6 +53,7 @@ from feedsvc.storeden.vocabulary import STATUS_NAMES
 log = logging.getLogger("feedsvc.push")
 
 RETRY_REJECTED_AFTER = 3600  # a refused JSON goes again unchanged after this long (Retino's rules may change)
+SHIPMENT_FAILURES_TO_STOP = 3  # shipment calls Retino leaves unanswered in a row before the push stops
 DRY_RUN_STORE_ID = "your-store-id"  # shown by --dry-run when FEEDSVC_RETINO_STORE_ID is not set yet
 EXIT_STOPPED, EXIT_BUSY, EXIT_REJECTED = 1, 3, 4
 
@@ -319,7 +320,7 @@ class _Push:
         if not self.settings.retino_shipments:
             return
         since_ts = int(self.now - self.settings.days * 86400)
-        without_id = 0
+        without_id = failures_in_a_row = 0
         for candidate in self.store.push_candidates(since_ts, self.settings.exclude_statuses):
             numbers = [n for n in candidate.packages if n not in candidate.shipments]
             if not numbers or candidate.state != "confirmed" or not is_pushed(candidate.status):
@@ -350,10 +351,19 @@ class _Push:
                 self.result.shipments += len(sent)
                 self.result.shipment_problems.append(f"{candidate.code}: {refused}")
                 continue
+            except RetinoUnavailable:
+                # Not sent, or sent but not answered: it goes again next push. Retino being down stops us.
+                self.store.record_shipments(candidate.order_id, sent)
+                self.result.shipments += len(sent)
+                failures_in_a_row += 1
+                if failures_in_a_row >= SHIPMENT_FAILURES_TO_STOP:
+                    raise
+                continue
             except RetinoError:
                 self.store.record_shipments(candidate.order_id, sent)
                 self.result.shipments += len(sent)
                 raise
+            failures_in_a_row = 0
             self.store.record_shipments(candidate.order_id, sent)
             self.result.shipments += len(sent)
         if without_id:
