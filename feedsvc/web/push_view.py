@@ -7,6 +7,7 @@ it, built from the same mapped order as the XML beside it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from feedsvc import jsonutil
@@ -63,8 +64,8 @@ def order_state(settings, store: Store, stored, mapped, quarantine_reason: str |
     if mapped is not None:
         history = store.status_history(stored.order_id) or \
             [ObservedStatus(stored.status, float(stored.order_ts or 0), "order_date")]
-        payload = highlight_json(jsonutil.dumps(order_payload(settings, mapped.order, history, stored.order_ts),
-                                                indent=2))
+        sent = order_payload(settings, mapped.order, history, stored.order_ts)
+        payload = highlight_json(json.dumps(sent, indent=2, ensure_ascii=False))  # in the order it is sent
     view = OrderPush(enabled=settings.push_enabled, state="pending", row=row, shipments=shipments, json=payload)
     if quarantine_reason or mapped is None:
         view.state, view.reason = "not_pushed", "quarantined: not in the feed, so not pushed"
