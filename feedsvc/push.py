@@ -232,6 +232,7 @@ class _Push:
         since_ts = int(self.now - settings.days * 86400)
         histories = store.window_status_histories(since_ts)
         batch: list[_Outgoing] = []
+        alone: list[_Outgoing] = []  # a bulk answer passed over them in silence: POST /orders answers for each
         refreshed: list[tuple] = []
         for candidate in store.push_candidates(since_ts, settings.exclude_statuses):
             if candidate.status is None or not is_pushed(candidate.status):
@@ -258,12 +259,18 @@ class _Push:
                 if candidate.state == "confirmed":
                     refreshed.append((key, candidate.source_key, candidate.order_id))
                 continue
-            batch.append(_Outgoing(candidate, key, digest, payload))
+            outgoing = _Outgoing(candidate, key, digest, payload)
+            if candidate.unanswered and not self.dry_run:
+                alone.append(outgoing)
+                continue
+            batch.append(outgoing)
             if len(batch) == BULK_LIMIT:
                 self._send(batch)
                 batch = []
         if batch:
             self._send(batch)
+        for start in range(0, len(alone), BULK_LIMIT):
+            self._send(alone[start:start + BULK_LIMIT], one_by_one=True)
         if refreshed and not self.dry_run:
             store.refresh_push_keys(refreshed)
 
@@ -280,18 +287,21 @@ class _Push:
         return False
 
     # -- sending and recording ---------------------------------------------------------------------
-    def _send(self, batch: list[_Outgoing]) -> None:
+    def _send(self, batch: list[_Outgoing], *, one_by_one: bool = False) -> None:
         if self.dry_run:
             self.result.payloads.extend(item.payload for item in batch)
             return
         try:
-            outcomes = self.client.upsert_all([item.payload for item in batch])
+            outcomes = self.client.upsert_all([item.payload for item in batch], batch_size=1 if one_by_one else BULK_LIMIT)
         except RetinoError as stop:
-            self._record(batch, stop.results)
+            # what was answered is kept; the rest had no answer at all and simply goes again next time
+            self._record([item for item in batch if item.payload["code"] in stop.results], stop.results)
             raise
         self._record(batch, outcomes)
 
     def _record(self, batch: list[_Outgoing], outcomes) -> None:
+        """Each order's outcome; one the answer did not mention is `unanswered` and goes alone next time,
+        so a Retino whose bulk answers name no orders costs single calls once, not every order every push."""
         confirmed, rejected, unconfirmed = [], [], []
         for item in batch:
             candidate, code = item.candidate, item.payload["code"]
@@ -310,7 +320,7 @@ class _Push:
         now = self.clock()
         self.store.record_push_confirmed(confirmed, now)
         self.store.record_push_rejected(rejected, now)
-        self.store.record_push_unconfirmed(unconfirmed)
+        self.store.record_push_unanswered(unconfirmed)
         self.result.sent += len(confirmed) + len(rejected) + len(unconfirmed)
         self.result.confirmed += len(confirmed)
         self.result.unconfirmed += len(unconfirmed)

@@ -106,7 +106,8 @@ MIGRATIONS: list[str] = [
         shipments TEXT NOT NULL DEFAULT '[]',
         shipment_error TEXT,
         left_status INTEGER,
-        left_at REAL
+        left_at REAL,
+        unanswered INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX push_state_by_state ON push_state(state);
     CREATE TABLE push_runs (
@@ -217,6 +218,7 @@ class PushCandidate:
     shipments: tuple[str, ...]
     first_confirmed_at: float | None
     retino_code: str | None
+    unanswered: bool  # a bulk answer passed over it in silence: it goes alone next time
 
 
 @dataclass
@@ -648,12 +650,13 @@ class Store:
         rows = self.db.execute(
             "SELECT o.order_id, o.status, o.order_ts, f.source_key, f.code, f.packages, p.state, p.retino_id,"
             " p.push_key, p.payload_hash, p.error_hash, p.error_at, p.shipments, p.first_confirmed_at,"
-            " p.retino_code FROM orders o JOIN fragments f ON f.order_id = o.order_id"
+            " p.retino_code, p.unanswered FROM orders o JOIN fragments f ON f.order_id = o.order_id"
             " LEFT JOIN push_state p ON p.order_id = o.order_id"
             f" WHERE {where} AND o.order_id NOT IN (SELECT order_id FROM quarantine)"
             " ORDER BY o.order_ts, o.order_id", params).fetchall()
         return [PushCandidate(r[0], r[1], r[2], r[3], r[4], tuple(jsonutil.loads(r[5])), r[6], r[7], r[8], r[9],
-                              r[10], r[11], tuple(jsonutil.loads(r[12])) if r[12] else (), r[13], r[14])
+                              r[10], r[11], tuple(jsonutil.loads(r[12])) if r[12] else (), r[13], r[14],
+                              bool(r[15]))
                 for r in rows]
 
     def record_push_confirmed(self, confirmed: Iterable[tuple], now: float) -> None:
@@ -667,7 +670,7 @@ class Store:
                 " source_key = excluded.source_key, payload_hash = excluded.payload_hash,"
                 " confirmed_at = excluded.confirmed_at,"
                 " first_confirmed_at = COALESCE(first_confirmed_at, excluded.first_confirmed_at),"
-                " error = NULL, error_at = NULL, error_hash = NULL, left_status = NULL, left_at = NULL",
+                " error = NULL, error_at = NULL, error_hash = NULL, left_status = NULL, left_at = NULL, unanswered = 0",
                 [(*row, now, now) for row in confirmed])
 
     def record_push_rejected(self, rejected: Iterable[tuple], now: float) -> None:
@@ -677,12 +680,13 @@ class Store:
                 "INSERT INTO push_state (order_id, state, retino_code, push_key, error_hash, error, error_at)"
                 " VALUES (?, 'rejected', ?, ?, ?, ?, ?) ON CONFLICT(order_id) DO UPDATE SET state = 'rejected',"
                 " push_key = excluded.push_key, error_hash = excluded.error_hash, error = excluded.error,"
-                " error_at = excluded.error_at", [(*row, now) for row in rejected])
+                " error_at = excluded.error_at, unanswered = 0", [(*row, now) for row in rejected])
 
-    def record_push_unconfirmed(self, order_ids: Iterable[str]) -> None:
-        """Sent, but neither confirmed nor rejected: sent again next time (a known state is kept)."""
-        self.db.executemany("INSERT INTO push_state (order_id, state) VALUES (?, 'unconfirmed')"
-                            " ON CONFLICT(order_id) DO NOTHING", [(order_id,) for order_id in order_ids])
+    def record_push_unanswered(self, order_ids: Iterable[str]) -> None:
+        """Sent, and Retino's answer said nothing of them: sent again, alone, next time (a known state is kept)."""
+        self.db.executemany("INSERT INTO push_state (order_id, state, unanswered) VALUES (?, 'unconfirmed', 1)"
+                            " ON CONFLICT(order_id) DO UPDATE SET unanswered = 1",
+                            [(order_id,) for order_id in order_ids])
 
     def refresh_push_keys(self, rows: Iterable[tuple]) -> None:
         """(push_key, source_key, order_id) of confirmed orders whose JSON came out unchanged from new inputs."""

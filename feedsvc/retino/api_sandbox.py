@@ -18,8 +18,9 @@ refusal of JSON that keeps the document's own rule.
 
 The bulk answer's shape is undocumented; the simulator answers
 `{"created": [...], "updated": [...], "failed": [...]}` by default, or a flat
-`{"results": [...]}` list (`bulk_shape`), so the client's tolerant reader
-is exercised on more than one shape.
+`{"results": [...]}` list, or `{"message": "Orders processed"}` naming no
+order at all (`bulk_shape`), so the client's tolerant reader and the push's
+handling of silent answers are exercised on more than one shape.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from feedsvc.retino.push_payload import RETINO_STATUSES
 
 PREFIX = "/api/v2"
 ITEM_TYPES = ("PRODUCT", "SHIPPING", "BILLING", "DISCOUNT")
-BULK_SHAPES = ("split", "results")
+BULK_SHAPES = ("split", "results", "silent")
 CALL_LOG_SIZE = 10_000
 
 
@@ -336,6 +337,8 @@ def create_retino_sandbox_app(*, token: str = "sandbox-token",
         request.environ["sandbox.log"] = {"codes": [r["code"] for r in results]}
         if state.bulk_shape == "results":
             return _json({"results": results})
+        if state.bulk_shape == "silent":
+            return _json({"message": "Orders processed"})
         split: dict[str, list] = {"created": [], "updated": [], "failed": []}
         for result in results:
             entry = {k: v for k, v in result.items() if k != "status"}

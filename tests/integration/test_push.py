@@ -299,3 +299,18 @@ def test_an_order_aborted_after_it_reached_retino_is_reported_not_deleted(rig):
     status = feedsvc(["status"], r.env)
     assert f"{picked.short_id}: Aborted in Storeden since the push; still in Retino" in status.stdout
     assert run_pipeline(r.settings, progress=False).push.left_retino == []  # reported once
+
+
+def test_a_bulk_answer_that_names_no_order_costs_single_calls_once_not_a_resend_every_push(rig):
+    r = rig(Shop(seed=13, orders=45, now=time.time() - 600, days=6), FEEDSVC_RETINO_SHIPMENTS="0")
+    r.retino.control("settings", {"bulk_shape": "silent"})
+    feed = r.publish()
+    first = run_push(r.settings)
+    assert first.calls == 1 and first.unconfirmed == len(feed) and first.confirmed == 0
+    assert set(r.orders()) == set(feed)  # they did arrive; the answer just did not say so
+    second = run_push(r.settings)  # each alone: POST /orders answers 200 with the order's id
+    assert second.calls == len(feed) and second.confirmed == len(feed) and second.unconfirmed == 0
+    before = len(r.calls())
+    assert run_push(r.settings).calls == 0 and r.calls(before) == []
+    with Store.open(r.settings) as store:
+        assert {c.retino_id for c in store.push_candidates(0)} == {o["id"] for o in r.orders().values()}
