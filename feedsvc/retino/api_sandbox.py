@@ -207,6 +207,7 @@ class SandboxState:
         self.store_ids = set(store_ids)
         self.bulk_shape = "split"
         self.items_must_add_up = False
+        self.shipments_endpoint = True  # False: POST /tracking-shipping answers 404, as if Retino had none
         self.reset()
 
     def reset(self) -> None:
@@ -381,6 +382,8 @@ def create_retino_sandbox_app(*, token: str = "sandbox-token",
 
     @api("/tracking-shipping", ("POST",))
     def shipment():
+        if not state.shipments_endpoint:
+            return _json({"detail": "Not Found"}, 404)
         data = body()
         if not isinstance(data, dict):
             raise Invalid("a shipment must be a JSON object")
@@ -435,8 +438,11 @@ def create_retino_sandbox_app(*, token: str = "sandbox-token",
                 state.store_ids = set(changes["store_ids"])
             if "items_must_add_up" in changes:
                 state.items_must_add_up = bool(changes["items_must_add_up"])
+            if "shipments_endpoint" in changes:
+                state.shipments_endpoint = bool(changes["shipments_endpoint"])
             return _json({"bulk_shape": state.bulk_shape, "store_ids": sorted(state.store_ids),
-                          "items_must_add_up": state.items_must_add_up})
+                          "items_must_add_up": state.items_must_add_up,
+                          "shipments_endpoint": state.shipments_endpoint})
 
     @control("orders", methods=("GET",))
     def orders():

@@ -214,6 +214,10 @@ def test_push_settings_missing_their_pair_are_refused_at_start_up(rig):
     off = {k: v for k, v in env.items() if k != "FEEDSVC_RETINO_TOKEN"}
     refused = feedsvc(["push"], off)
     assert refused.returncode == 2 and "FEEDSVC_RETINO_TOKEN: push mode is off" in refused.stderr
+    status = feedsvc(["status"], off)
+    assert status.returncode == 0 and "push:         off (feed mode only" in status.stdout
+    helped = feedsvc(["retino-sandbox", "--help"], off)
+    assert helped.returncode == 0 and "--port" in helped.stdout and "--items-must-add-up" in helped.stdout
 
 
 def test_a_storm_of_429_and_5xx_loses_and_duplicates_no_order(rig):
@@ -314,3 +318,19 @@ def test_a_bulk_answer_that_names_no_order_costs_single_calls_once_not_a_resend_
     assert run_push(r.settings).calls == 0 and r.calls(before) == []
     with Store.open(r.settings) as store:
         assert {c.retino_id for c in store.push_candidates(0)} == {o["id"] for o in r.orders().values()}
+
+
+def test_without_a_shipments_endpoint_shipments_are_off_for_the_push_with_one_warning(rig, caplog):
+    r = rig(Shop(seed=14, orders=60, now=time.time() - 600, days=6))
+    r.retino.control("settings", {"shipments_endpoint": False})
+    feed = r.publish()
+    assert package_count(feed) > 1
+    with caplog.at_level("WARNING", logger="feedsvc.push"):
+        result = run_push(r.settings)
+    assert result.confirmed == len(feed) and result.shipments == 0
+    assert len(result.shipment_problems) == 1 and "404" in result.shipment_problems[0]
+    assert [rec.message for rec in caplog.records if "tracking-shipping" in rec.message] == result.shipment_problems
+    shipment_calls = [c for c in r.calls() if c["path"].endswith("/tracking-shipping")]
+    assert len(shipment_calls) == 1  # the first 404 stopped the others
+    r.retino.control("settings", {"shipments_endpoint": True})  # Retino adds it: the next push sends them all
+    assert run_push(r.settings).shipments == package_count(feed)
