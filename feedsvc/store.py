@@ -735,23 +735,23 @@ class Store:
             "SELECT p.*, f.source_key AS published_key FROM push_state p"
             " LEFT JOIN fragments f USING (order_id) WHERE p.order_id = ?", (order_id,)).fetchone()
 
-    def push_badges(self, order_ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
-        """{order_id: (confirmed | pending | rejected, Retino's message)} for a page of orders."""
+    def push_badges(self, order_ids: Iterable[str]) -> dict[str, tuple[str, str | None, float | None]]:
+        """{order_id: (confirmed | pending | rejected, Retino's message, in Retino since)} for a page of orders."""
         ids = list(order_ids)
         if not ids:
             return {}
         rows = self.db.execute(
-            "SELECT o.order_id, p.state, p.source_key, f.source_key, p.error FROM orders o"
+            "SELECT o.order_id, p.state, p.source_key, f.source_key, p.error, p.first_confirmed_at FROM orders o"
             " LEFT JOIN push_state p USING (order_id) LEFT JOIN fragments f USING (order_id)"
             f" WHERE o.order_id IN ({','.join('?' * len(ids))})", ids)
         badges = {}
-        for order_id, state, pushed_key, published_key, error in rows:
+        for order_id, state, pushed_key, published_key, error, since in rows:
             if state == "rejected":
-                badges[order_id] = ("rejected", error)
+                badges[order_id] = ("rejected", error, since)
             elif state == "confirmed" and pushed_key == published_key:
-                badges[order_id] = ("confirmed", None)
+                badges[order_id] = ("confirmed", None, since)
             else:
-                badges[order_id] = ("pending", None)
+                badges[order_id] = ("pending", None, since)
         return badges
 
     def push_counts(self, since_ts: int, exclude_statuses=frozenset(), not_pushed=frozenset()) -> PushCounts:

@@ -41,8 +41,8 @@ def overview(settings, store: Store, now: float) -> PushOverview:
         left=[describe_left(row) for row in store.orders_left_retino(OVERVIEW_LIST)])
 
 
-def badges(settings, store: Store, order_ids) -> dict[str, tuple[str, str | None]]:
-    """{order_id: (confirmed | pending | rejected, message)}; empty when push mode is off."""
+def badges(settings, store: Store, order_ids) -> dict[str, tuple[str, str | None, float | None]]:
+    """{order_id: (confirmed | pending | rejected, Retino's message, in Retino since)}; empty when push is off."""
     return store.push_badges(order_ids) if settings.push_enabled else {}
 
 

@@ -86,11 +86,13 @@ def test_the_orders_list_badges_each_order(page, site):
     page.goto(site["server"].url + "/orders?" + urlencode({"q": site["odd"].short_id}))
     badge = page.locator("tbody tr .badge.push-rejected")
     assert badge.inner_text() == "rejected" and "Price mismatch" in badge.get_attribute("title")
+    assert "rejected Price mismatch: items" in page.locator("tbody tr td.push").inner_text()
     page.goto(site["server"].url + "/orders")
     rows = page.locator("tbody tr").count()
     assert rows == 50 and page.locator("tbody .badge.push-pending").count() == 0
     assert page.locator("tbody .badge.push-confirmed").count() + page.locator("tbody .badge.push-rejected").count() \
         == rows
+    assert page.locator("tbody td.push").first.inner_text().startswith(("in Retino since 20", "rejected"))
     shot(page, "push-orders")
 
 
