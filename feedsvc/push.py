@@ -38,6 +38,7 @@ from typing import Any, Iterable
 
 import click
 
+from feedsvc import faults
 from feedsvc.build import format_age, mapping_context
 from feedsvc.config import Settings, load_settings
 from feedsvc.fragments import context_key, source_key
@@ -210,6 +211,9 @@ class _Push:
                                   "unknown_store" if isinstance(stop, RetinoUnknownStore) else "unavailable")
             self.result.error = str(stop)
             raise PushStopped(str(stop), self.result) from None
+        except BaseException as exc:
+            self.result.status, self.result.error = "failed", f"{type(exc).__name__}: {exc}"
+            raise
         finally:
             self._count_calls(before)
             self.result.elapsed = time.monotonic() - started
@@ -297,6 +301,7 @@ class _Push:
             # what was answered is kept; the rest had no answer at all and simply goes again next time
             self._record([item for item in batch if item.payload["code"] in stop.results], stop.results)
             raise
+        faults.reached("retino-answered")
         self._record(batch, outcomes)
 
     def _record(self, batch: list[_Outgoing], outcomes) -> None:
@@ -343,39 +348,30 @@ class _Push:
                 continue
             stored = self.store.get_order(candidate.order_id)
             tracking = stored.tracking if stored else None
-            sent = []
-            try:
-                for number in numbers:
+            for number in numbers:
+                try:
                     self.client.create_shipment(candidate.retino_id, number, carrier_of(tracking, number))
-                    sent.append(number)
-            except RetinoNotFound as missing:
-                self.store.record_shipments(candidate.order_id, sent)
-                self.result.shipments += len(sent)
-                problem = (f"Retino answered 404 to POST /tracking-shipping ({missing}); package numbers are not "
-                           "sent as shipments for the rest of this push (FEEDSVC_RETINO_SHIPMENTS=0 turns them off)")
-                log.warning(problem)
-                self.result.shipment_problems.append(problem)
-                return
-            except RetinoRejected as refused:
-                self.store.record_shipments(candidate.order_id, sent, error=str(refused))
-                self.result.shipments += len(sent)
-                self.result.shipment_problems.append(f"{candidate.code}: {refused}")
-                continue
-            except RetinoUnavailable:
-                # Not sent, or sent but not answered: it goes again next push. Retino being down stops us.
-                self.store.record_shipments(candidate.order_id, sent)
-                self.result.shipments += len(sent)
-                failures_in_a_row += 1
-                if failures_in_a_row >= SHIPMENT_FAILURES_TO_STOP:
-                    raise
-                continue
-            except RetinoError:
-                self.store.record_shipments(candidate.order_id, sent)
-                self.result.shipments += len(sent)
-                raise
-            failures_in_a_row = 0
-            self.store.record_shipments(candidate.order_id, sent)
-            self.result.shipments += len(sent)
+                except RetinoNotFound as missing:
+                    problem = (f"Retino answered 404 to POST /tracking-shipping ({missing}); package numbers are "
+                               "not sent as shipments for the rest of this push (FEEDSVC_RETINO_SHIPMENTS=0 turns "
+                               "them off)")
+                    log.warning(problem)
+                    self.result.shipment_problems.append(problem)
+                    return
+                except RetinoRejected as refused:  # kept as done, with Retino's reason: the same call would fail again
+                    self.store.record_shipments(candidate.order_id, [number], error=f"{number}: {refused}")
+                    self.result.shipment_problems.append(f"{candidate.code} parcel {number}: {refused}")
+                    continue
+                except RetinoUnavailable:
+                    # Not sent, or sent but not answered: it goes again next push. Retino being down stops us.
+                    failures_in_a_row += 1
+                    if failures_in_a_row >= SHIPMENT_FAILURES_TO_STOP:
+                        raise
+                    continue
+                faults.reached("shipment-sent")
+                self.store.record_shipments(candidate.order_id, [number])  # each as it goes: a crash repeats one
+                self.result.shipments += 1
+                failures_in_a_row = 0
         if without_id:
             problem = (f"Retino's answers named no order id for {without_id} orders with package numbers; "
                        "their shipments wait until one does")
