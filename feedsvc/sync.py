@@ -362,7 +362,7 @@ def sync_command(days: int | None, publish: bool, forever: bool, quiet: bool) ->
     With push mode on (FEEDSVC_RETINO_TOKEN and FEEDSVC_RETINO_STORE_ID),
     `--publish` and `--forever` push the changed orders to Retino after
     publishing.
-    
+    \b
     Exit codes: 0 ok, 1 some orders failed (the bookmark stays), the
     publish failed or the push stopped, 2 configuration or credentials,
     3 another sync or publish is running (it holds the data dir's lock).
