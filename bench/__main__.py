@@ -22,6 +22,7 @@ BENCHMARKS = {
     "serving": "bench.serving",
     "slow": "bench.slow_clients",
     "validate": "bench.validate_cli",
+    "validate-speed": "bench.validate_speed",
     "dashboard": "bench.dashboard_pages",
 }
 

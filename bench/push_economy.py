@@ -25,7 +25,7 @@ import time
 
 from feedsvc.config import load_settings
 from feedsvc.pipeline import run_pipeline
-from feedsvc.retino.api_sandbox import RetinoSandboxServer
+from feedsvc.retino.sandbox import RetinoSandboxServer
 from feedsvc.storeden.sandbox import SandboxServer
 from feedsvc.storeden.shop import Shop
 from feedsvc.storeden.throttle import Throttle

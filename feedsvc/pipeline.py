@@ -35,9 +35,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from feedsvc.config import Settings
+
+if TYPE_CHECKING:
+    from feedsvc.build import BuildResult
+    from feedsvc.sync import SyncResult
 
 log = logging.getLogger("feedsvc.pipeline")
 
@@ -239,8 +243,8 @@ def pipeline_running(settings: Settings) -> bool:
 
 @dataclass
 class PipelineResult:
-    sync: object = None  # SyncResult when the run synced
-    build: object = None  # BuildResult when it published
+    sync: SyncResult | None = None  # when the run synced
+    build: BuildResult | None = None  # when it published
     publish_error: str | None = None  # why publishing failed; the previous snapshot stays served
     push: object = None  # PushResult when it pushed (push mode)
     push_error: str | None = None  # why the push stopped; what was not confirmed goes next time

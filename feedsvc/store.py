@@ -1,4 +1,4 @@
-"""The SQLite store: raw Storeden orders, sync bookmarks and runs, quarantine, findings. The only SQL.
+"""The SQLite store: raw Storeden orders, sync bookmarks and runs, quarantine, findings, fragments.
 
 WAL mode lets the web workers read while the sync writes. Every write commits
 at once, so an order fetched is an order kept, whatever happens next. The raw
@@ -8,7 +8,8 @@ unchanged order is not mapped, rendered and checked again. The schema carries
 its version in `PRAGMA user_version`; MIGRATIONS are applied in order, each in
 its own transaction. The file holds customers' personal data: it is created
 0600 (SQLite gives its -wal and -shm files the same mode), and a looser one
-from an older version is tightened when opened.
+from an older version is tightened when opened. All of feedsvc's SQL is here,
+but for the web's failure counts in their own file (auth_failures.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, NamedTuple
 
 from feedsvc import jsonutil
+from feedsvc.fragments import CachedFragment
 
 MIGRATIONS: list[str] = [
     # 1: the first schema
@@ -150,17 +152,18 @@ class StoredOrder:
         return data
 
 
-@dataclass
-class CachedFragment:
-    """A published order's <ORDER> bytes and what the build needs to know about it without parsing them."""
+class SearchColumns(NamedTuple):
+    """The columns the build writes for each published order, which the dashboard searches and shows."""
 
-    source_key: str
-    xml: bytes
     code: str
-    order_ref: str
-    date: str
-    packages: tuple[str, ...]
-    notes: list[tuple[str, str, str]]  # (rule, severity, message): mapping warnings and its own findings
+    email: str
+    customer: str
+    country: str
+    total: str
+    total_cents: int
+    payment: str
+    is_cod: int
+    package_numbers: str
 
 
 @dataclass
@@ -445,19 +448,13 @@ class Store:
         return self.db.execute("SELECT COUNT(*) FROM orders WHERE order_ts >= ?", (since_ts,)).fetchone()[0]
 
     # -- build outcome --------------------------------------------------------
-    @staticmethod
-    def mapped_row(order_id: str, order) -> tuple:
-        """The searchable columns of a published order, small enough to keep for a 100k-order build."""
-        return (order.code, order.email, order.billing.name, order.shipping.country, str(order.total.with_vat),
-                int(order.total.with_vat * 100), next((i.code for i in order.items if i.type == "billing"), ""),
-                1 if order.is_cod else 0, " ".join(order.package_numbers), order_id)
-
-    def save_build_outcome(self, *, fragments: Iterable[tuple[str, CachedFragment]], mapped_rows,
+    def save_build_outcome(self, *, fragments: Iterable[tuple[str, CachedFragment]],
+                           columns: Iterable[tuple[str, SearchColumns]],
                            quarantined: dict[str, tuple[str, str]], findings: dict[str, list[tuple[str, str, str]]],
                            since_ts: int) -> None:
         """Everything a build learnt, in one transaction.
 
-        The fragments of the orders rendered now with their mapped columns, the
+        The fragments of the orders rendered now with their search columns, the
         quarantine and the findings; fragments of orders that left the window or
         were not published are forgotten. So a build killed at any point leaves a
         cached fragment only beside the columns it was mapped to.
@@ -471,7 +468,7 @@ class Store:
                   jsonutil.dumps([list(note) for note in f.notes])) for order_id, f in fragments))
             self.db.executemany("UPDATE orders SET code = ?, email = ?, customer = ?, country = ?, total = ?,"
                                 " total_cents = ?, payment = ?, is_cod = ?, package_numbers = ?"
-                                " WHERE order_id = ?", mapped_rows)
+                                " WHERE order_id = ?", ((*cols, order_id) for order_id, cols in columns))
             self.db.execute("DELETE FROM quarantine")
             self.db.executemany("INSERT INTO quarantine (order_id, reason, raw, at) VALUES (?, ?, ?, ?)",
                                 [(oid, reason, raw, now) for oid, (reason, raw) in quarantined.items()])
@@ -566,6 +563,7 @@ class Store:
     def start_sync_run(self, kind: str) -> int:
         cursor = self.db.execute("INSERT INTO sync_runs (started_at, kind, status) VALUES (?, ?, 'running')",
                                  (time.time(), kind))
+        assert cursor.lastrowid is not None  # set by every INSERT
         return cursor.lastrowid
 
     def update_sync_run(self, run_id: int, **fields) -> None:
@@ -798,67 +796,3 @@ class Store:
         runs = self.list_push_runs(1)
         return runs[0] if runs else None
 
-
-# -- failed credential checks (their own file) ----------------------------------
-
-AUTH_FAILURES_SCHEMA = """
-CREATE TABLE IF NOT EXISTS auth_failures (
-    key TEXT PRIMARY KEY,
-    window_start REAL NOT NULL,
-    failures INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS auth_failures_by_start ON auth_failures(window_start)
-"""
-
-
-class AuthFailures:
-    """Failed credential checks counted per key in fixed windows, shared by every web worker process.
-
-    It is a separate SQLite file (`auth.sqlite3` in the data dir), so a long
-    sync transaction in the main database never makes a feed request wait,
-    and it stays small: rows whose window has ended are deleted as new
-    failures come in, and beyond `capacity` rows the oldest go first.
-    """
-
-    PRUNE_EVERY = 256
-
-    def __init__(self, path: Path | str, *, capacity: int = 100_000):
-        self.path = Path(path)
-        self.capacity = capacity
-        self._writes = 0
-        self.db = sqlite3.connect(str(self.path), timeout=2, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        for statement in AUTH_FAILURES_SCHEMA.split(";"):
-            self.db.execute(statement)
-
-    def close(self) -> None:
-        self.db.close()
-
-    def counts(self, keys: Iterable[str], *, now: float, window: float) -> dict[str, tuple[int, float]]:
-        """{key: (failures, window_start)} for the keys whose window is still open."""
-        keys = list(keys)
-        rows = self.db.execute(
-            f"SELECT key, failures, window_start FROM auth_failures WHERE key IN ({','.join('?' * len(keys))})"
-            " AND window_start > ?", [*keys, now - window])
-        return {key: (failures, start) for key, failures, start in rows}
-
-    def add(self, keys: Iterable[str], *, now: float, window: float) -> None:
-        """One more failure for each key; a key whose window has ended starts a new one at `now`."""
-        expired = now - window
-        self.db.executemany(
-            "INSERT INTO auth_failures (key, window_start, failures) VALUES (?, ?, 1) ON CONFLICT(key) DO UPDATE"
-            " SET failures = CASE WHEN window_start <= ? THEN 1 ELSE failures + 1 END,"
-            " window_start = CASE WHEN window_start <= ? THEN excluded.window_start ELSE window_start END",
-            [(key, now, expired, expired) for key in keys])
-        self._writes += 1
-        if self._writes % self.PRUNE_EVERY == 1:
-            self.prune(now=now, window=window)
-
-    def prune(self, *, now: float, window: float) -> None:
-        self.db.execute("DELETE FROM auth_failures WHERE window_start <= ?", (now - window,))
-        self.db.execute("DELETE FROM auth_failures WHERE key IN (SELECT key FROM auth_failures"
-                        " ORDER BY window_start DESC LIMIT -1 OFFSET ?)", (self.capacity,))
-
-    def size(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM auth_failures").fetchone()[0]

@@ -90,7 +90,7 @@ def _when(ts) -> str:
 
 @bp.app_template_filter("age")
 def _age(seconds) -> str:
-    from feedsvc.build import format_age
+    from feedsvc.durations import format_age
     return format_age(seconds)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from feedsvc.config import load_settings
 from feedsvc.pipeline import run_pipeline
-from feedsvc.retino.api_sandbox import RetinoSandboxServer
+from feedsvc.retino.sandbox import RetinoSandboxServer
 from feedsvc.storeden.sandbox import SandboxServer
 from feedsvc.storeden.shop import Shop
 from feedsvc.store import Store

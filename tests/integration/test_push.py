@@ -18,7 +18,7 @@ from feedsvc.config import load_settings
 from feedsvc.pipeline import run_pipeline
 from feedsvc.push import PushStopped, retino_client, run_push
 from feedsvc.publish import current_snapshot
-from feedsvc.retino.api_sandbox import RetinoSandboxServer
+from feedsvc.retino.sandbox import RetinoSandboxServer
 from feedsvc.storeden.sandbox import SandboxServer
 from feedsvc.storeden.shop import Shop
 from feedsvc.store import Store

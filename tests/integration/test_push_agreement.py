@@ -13,6 +13,7 @@ push), compared with the feed that was published.
 
 import tempfile
 import time
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -20,21 +21,26 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 from lxml import etree
 
-from feedsvc.config import load_settings
+from feedsvc.build import mapping_context_from
+from feedsvc.config import defaults, load_settings
 from feedsvc.pipeline import run_pipeline
 from feedsvc.publish import current_snapshot
-from feedsvc.retino.api import Confirmed, RetinoClient
-from feedsvc.retino.api_sandbox import RetinoSandboxServer
-from feedsvc.retino.mapping import MappingContext, MappingError, checkout_labels, map_order
+from feedsvc.retino.answers import Confirmed
+from feedsvc.retino.api import RetinoClient
+from feedsvc.retino.context import checkout_labels
+from feedsvc.retino.mapping import MappingError, map_order
 from feedsvc.retino.model import COD_ITEM_NAME
 from feedsvc.retino.push_payload import order_json
 from feedsvc.retino.render import order_xml
+from feedsvc.retino.sandbox import RetinoSandboxServer
 from feedsvc.storeden.sandbox import SandboxServer
 from feedsvc.storeden.shop import CHECKOUT_METHODS, Shop
 from tests.reliability.hostile_orders import hostile_order, nasty_text
 
+DEFAULT_CONTEXT = mapping_context_from(defaults())
+
 STORE = "main-shop"
-CONTEXT = MappingContext(checkout_labels=checkout_labels(CHECKOUT_METHODS))
+CONTEXT = replace(DEFAULT_CONTEXT, checkout_labels=checkout_labels(CHECKOUT_METHODS))
 ORDER_SEC = 1_760_000_000
 ADDRESS_FIELDS = {"NAME": "name", "COMPANY": "company", "STREET": "street", "HOUSENUMBER": "house_number",
                   "CITY": "city", "ZIP": "postal_code", "COUNTRY": "country"}
@@ -101,7 +107,7 @@ def both_outputs(raw, tracking, summary, context=CONTEXT):
 @given(st.integers(min_value=0, max_value=10**6), st.sampled_from(["Europe/Rome", "America/New_York", "UTC",
                                                                    "Asia/Kathmandu"]))
 def test_generated_shop_orders_agree(seed, zone_name):
-    context = MappingContext(checkout_labels=CONTEXT.checkout_labels, timezone=ZoneInfo(zone_name))
+    context = replace(DEFAULT_CONTEXT, checkout_labels=CONTEXT.checkout_labels, timezone=ZoneInfo(zone_name))
     shop = Shop(seed=seed, orders=15, now=ORDER_SEC, days=400)  # a year of dates: both sides of DST
     for sim in shop.orders.values():
         xml, sent = both_outputs(sim.order, sim.tracking, {"short_id": sim.short_id, "locale": sim.locale}, context)

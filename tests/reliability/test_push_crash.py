@@ -10,7 +10,7 @@ from lxml import etree
 from feedsvc.config import load_settings
 from feedsvc.faults import VARIABLE
 from feedsvc.publish import current_snapshot
-from feedsvc.retino.api_sandbox import RetinoSandboxServer
+from feedsvc.retino.sandbox import RetinoSandboxServer
 from feedsvc.storeden.sandbox import SandboxServer
 from feedsvc.storeden.shop import Shop
 from feedsvc.store import Store
