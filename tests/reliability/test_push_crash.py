@@ -8,7 +8,7 @@ from collections import Counter
 from lxml import etree
 
 from feedsvc.config import load_settings
-from feedsvc.faults import VARIABLE
+from feedsvc.faults import POINTS, VARIABLE
 from feedsvc.publish import current_snapshot
 from feedsvc.retino.sandbox import RetinoSandboxServer
 from feedsvc.storeden.sandbox import SandboxServer
@@ -70,3 +70,8 @@ def test_a_push_killed_after_a_shipment_sends_only_that_parcel_again(tmp_path):
     finally:
         storeden.stop()
         retino.stop()
+
+
+def test_the_push_kill_points_are_the_ones_killed_here():
+    push_points = {name for name, what in POINTS.items() if "Retino" in what}
+    assert push_points == {"retino-answered", "shipment-sent"}
