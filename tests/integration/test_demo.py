@@ -1,0 +1,17 @@
+"""`feedsvc demo --check` (what a new user's `make run` starts, checked and stopped): both modes work."""
+
+import os
+
+from tests.integration.servers import feedsvc, free_port
+
+
+def test_demo_check_serves_the_feed_and_pushes_to_the_retino_simulator(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
+    done = feedsvc(["demo", "--check", "--orders", "60", "--port", str(free_port()), "--data-dir",
+                    str(tmp_path / "demo")], env, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert "feedsvc demo: feed mode and push mode, both on" in out
+    assert "Push mode: " in out and "/_sandbox/orders" in out and "every 60 s" in out
+    assert "check: all " in out and "orders of the feed are in the Retino simulator and agree" in out
+    assert "0 errors" in out
