@@ -41,7 +41,7 @@ def demo_command(orders: int, port: int, data_dir: Path | None, rate, changes_ev
 
     if data_dir is None:
         data_dir = read_setting("data_dir") / "demo"
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     demo.start_afresh(data_dir)
     values = demo.demo_secrets(data_dir)
     cert, key = ensure_self_signed(data_dir)

@@ -15,3 +15,7 @@ def test_demo_check_serves_the_feed_and_pushes_to_the_retino_simulator(tmp_path)
     assert "Push mode: " in out and "/_sandbox/orders" in out and "every 60 s" in out
     assert "check: all " in out and "orders of the feed are in the Retino simulator and agree" in out
     assert "0 errors" in out
+    # A fresh demo creates its data private from the start: nothing to tighten, nothing to warn about.
+    assert "readable by others" not in done.stderr
+    assert (tmp_path / "demo").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "demo" / "tls").stat().st_mode & 0o777 == 0o700
