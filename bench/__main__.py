@@ -16,6 +16,7 @@ from bench.harness import RESULTS_PATH, BenchContext, Log, format_markdown, form
 # Name → module; the order is the order of the table.
 BENCHMARKS = {
     "api": "bench.api_economy",
+    "push": "bench.push_economy",
     "render": "bench.render_build",
     "serving": "bench.serving",
     "slow": "bench.slow_clients",

@@ -50,6 +50,7 @@ def main() -> None:
       feedsvc render               # publish a validated snapshot
       feedsvc serve                # serve it (gunicorn in production)
       feedsvc validate feed.xml    # check any Retino feed
+      feedsvc push                 # push mode: send changed orders to Retino's Orders API
     """
 
 
@@ -58,7 +59,9 @@ def _register() -> None:
         return
     from feedsvc.commands.demo import demo_command
     from feedsvc.commands.init import init_command
+    from feedsvc.commands.push import push_command
     from feedsvc.commands.render import render_command
+    from feedsvc.commands.retino_sandbox import retino_sandbox_command
     from feedsvc.commands.sandbox import sandbox_command
     from feedsvc.commands.serve import serve_command
     from feedsvc.commands.status import status_command
@@ -66,7 +69,8 @@ def _register() -> None:
     from feedsvc.commands.validate import validate_command
 
     for command in (init_command, sync_command, render_command, validate_command,
-                    serve_command, sandbox_command, demo_command, status_command):
+                    serve_command, sandbox_command, demo_command, status_command, push_command,
+                    retino_sandbox_command):
         main.add_command(command)
 
 

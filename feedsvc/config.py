@@ -118,7 +118,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FEEDSVC_ACCESS_LOG", "access_log", "-", parse.text, "gunicorn's access log file (- for stdout)"),
     Setting("FEEDSVC_ERROR_LOG", "error_log", "-", parse.text, "gunicorn's error log file (- for stderr)"),
     Setting("FEEDSVC_LOG_LEVEL", "log_level", "info", parse.one_of(*parse.LOG_LEVELS), "gunicorn's log level"),
+    # push mode (specs/retino-orders-api.md): on when the token and the store id are both set
+    Setting("FEEDSVC_RETINO_URL", "retino_url", "https://app.retino.com/api/v2", parse.retino_url,
+            "Retino's Orders API base"),
+    Setting("FEEDSVC_RETINO_TOKEN", "retino_token", "", parse.retino_token,
+            "Retino API v2 token; with the store id, push mode is on", secret=True),
+    Setting("FEEDSVC_RETINO_STORE_ID", "retino_store_id", "", parse.retino_store_id,
+            "the store id created in Retino; required with the token"),
+    Setting("FEEDSVC_RETINO_SHIPMENTS", "retino_shipments", "1", parse.boolean,
+            "send package numbers as shipments (POST /tracking-shipping)"),
+    Setting("FEEDSVC_RETINO_PICKUP", "pickup_phrases", "", parse.phrases,
+            "shipping-method phrases meaning pickup in the shop (unset: the built-in ones)"),
 )
+PUSH_SYNC_INTERVAL = 60  # with push on, a change reaches Retino within about a minute
 _BY_FIELD = {setting.field: setting for setting in SETTINGS}
 
 
@@ -161,6 +173,11 @@ class Settings:
     access_log: str
     error_log: str
     log_level: str
+    retino_url: str
+    retino_token: str = field(repr=False)
+    retino_store_id: str
+    retino_shipments: bool
+    pickup_phrases: tuple[str, ...]  # empty: push_payload.DEFAULT_PICKUP_PHRASES
 
     # -- derived values -------------------------------------------------
     @property
@@ -201,6 +218,16 @@ class Settings:
         if not self.trust_proxy:
             return ()
         return tuple(ipaddress.ip_network(n, strict=False) for n in self.trusted_proxies or LOOPBACK_PROXIES)
+
+    @property
+    def push_enabled(self) -> bool:
+        return bool(self.retino_token and self.retino_store_id)
+
+    def require_push(self) -> None:
+        """Refuse to push when push mode is off."""
+        if not self.push_enabled:
+            raise ConfigError("FEEDSVC_RETINO_TOKEN", "push mode is off: set FEEDSVC_RETINO_TOKEN and "
+                                                      "FEEDSVC_RETINO_STORE_ID (Retino: Settings → API v2)")
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -293,6 +320,17 @@ def _cross_checks(values: dict[str, Any], given: set[str]) -> None:
     values["trust_proxy"] = values["trust_proxy"] or bool(values["trusted_proxies"])
     if "port" in given and "bind" not in given:
         values["bind"] = f"0.0.0.0:{values['port']}"
+    _push_pair(values, given)
+
+
+def _push_pair(values: dict[str, Any], given: set[str]) -> None:
+    """Push mode needs the token and the store id together; with it on, the worker syncs every minute."""
+    token, store = variable_of("retino_token"), variable_of("retino_store_id")
+    if bool(values["retino_token"]) != bool(values["retino_store_id"]):
+        missing, present = (store, token) if values["retino_token"] else (token, store)
+        raise ConfigError(missing, f"is missing: {present} is set, and push mode needs both {token} and {store}")
+    if values["retino_token"] and "sync_interval" not in given:
+        values["sync_interval"] = PUSH_SYNC_INTERVAL
 
 
 def _prepare_data_dir(path: Path) -> None:

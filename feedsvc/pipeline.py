@@ -42,6 +42,7 @@ from feedsvc.config import Settings
 
 if TYPE_CHECKING:
     from feedsvc.build import BuildResult
+    from feedsvc.push import PushResult
     from feedsvc.sync import SyncResult
 
 log = logging.getLogger("feedsvc.pipeline")
@@ -247,15 +248,19 @@ class PipelineResult:
     sync: SyncResult | None = None  # when the run synced
     build: BuildResult | None = None  # when it published
     publish_error: str | None = None  # why publishing failed; the previous snapshot stays served
+    push: PushResult | None = None  # when it pushed (push mode)
+    push_error: str | None = None  # why the push stopped; what was not confirmed goes next time
 
 
 def run_pipeline(settings: Settings, *, sync: bool = True, publish: bool = True, days: int | None = None,
                  full: bool = False, progress: bool | None = None, now: float | None = None,
-                 command: str | None = None) -> PipelineResult:
-    """Sync (when `sync`) then publish (when `publish`), under the lock for the whole run.
+                 command: str | None = None, push: bool | None = None) -> PipelineResult:
+    """Sync (when `sync`) then publish (when `publish`) then push, under the lock for the whole run.
 
-    Raises PipelineBusy when another run holds the lock. A failed publish does
-    not raise: it is in `publish_error` (and recorded in the store).
+    `push` defaults to: push mode is on and this run synced and published.
+    Raises PipelineBusy when another run holds the lock. A failed publish or
+    push does not raise: it is in `publish_error` / `push_error` (and recorded
+    in the store).
     """
     from feedsvc.build import BuildError, build_and_publish
     from feedsvc.publish import PublishError
@@ -275,7 +280,23 @@ def run_pipeline(settings: Settings, *, sync: bool = True, publish: bool = True,
             except (BuildError, PublishError) as exc:
                 result.publish_error = str(exc)
                 log.error("publishing failed: %s", exc)
+        if push if push is not None else (settings.push_enabled and sync and publish):
+            set_stage(settings, "pushing to Retino")
+            _push_stage(settings, result, now)
     return result
+
+
+def _push_stage(settings: Settings, result: PipelineResult, now: float | None) -> None:
+    from feedsvc.push import PushStopped, run_push
+
+    try:
+        result.push = run_push(settings, now=now)
+    except PushStopped as stopped:
+        result.push, result.push_error = stopped.result, str(stopped)
+        log.error("the push to Retino stopped: %s", stopped)
+    except Exception as exc:  # the feed must not suffer from a push problem
+        result.push_error = f"the push failed: {type(exc).__name__}: {exc}"
+        log.exception("the push to Retino failed; the feed is not affected")
 
 
 def start_in_background(settings: Settings, *, origin: str = "the dashboard") -> dict:

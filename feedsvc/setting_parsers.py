@@ -208,3 +208,28 @@ def one_of(*choices: str) -> Parser:
             raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
         return value.lower()
     return parse
+
+
+def retino_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value) \
+            or parts.query or parts.fragment:
+        raise ValueError(f"expected an http(s) URL such as https://app.retino.com/api/v2, got {value!r}")
+    return value.rstrip("/")
+
+
+def retino_token(value: str) -> str:
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError("contains white space or control characters; paste the token exactly as Retino shows "
+                         "it (Settings → API v2), without a scheme word")
+    return value
+
+
+def retino_store_id(value: str) -> str:
+    if any(not c.isprintable() for c in value) or len(value) > 200:
+        raise ValueError("must be the store id as created in Retino (Settings → API v2), such as main-shop")
+    return value
+
+
+def phrases(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())

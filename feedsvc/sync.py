@@ -80,6 +80,7 @@ class _Run:
         self.settings, self.client, self.store = settings, client, store
         self.result, self.progress = result, progress
         self.now, self.window_start, self.run_id = now, window_start, run_id
+        self.event_times: dict[str, int] = {}  # order → its latest orders_filter event in this run
 
     def known(self, order_id: str) -> sqlite3.Row:
         """The stored row of an order this run has recorded."""
@@ -115,9 +116,27 @@ class _Run:
                                   short_id=str(entry["short_id"]) if entry.get("short_id") else None,
                                   locale=entry.get("locale") if isinstance(entry.get("locale"), str) else None,
                                   summary=entry, event_ts=event_ts)
+        if event_ts is not None:
+            self.event_times[order_id] = event_ts
+        self.observe(order_id, first_sight=known is None, order_ts=_summary_ts(entry))
         if known is None:
             return "new", None
         return ("changed" if _moved(known, status) or not known["has_raw"] else "unchanged"), dict(known)
+
+    def observe(self, order_id: str, *, first_sight: bool = False, order_ts: int | None = None) -> None:
+        """Note the order's status as it now stands in the store, for push mode's status history.
+
+        Dated by the order's latest orders_filter event when there was one, by
+        its order date when a list shows it for the first time, else by the sync.
+        """
+        event_ts = self.event_times.get(order_id)
+        if event_ts is not None:
+            at, source = min(float(event_ts), self.now), "event"
+        elif first_sight and order_ts is not None:
+            at, source = float(min(order_ts, self.now)), "order_date"
+        else:
+            at, source = self.now, "sync"
+        self.store.observe_status(order_id, self.known(order_id)["status"], at, source)
 
     def needs_details(self, entry: dict, known: dict | None, event_ts: int | None) -> bool:
         status = status_or_none(entry.get("status"))
@@ -160,6 +179,7 @@ class _Run:
         except PayloadError:
             order_ts = None
         self.store.save_order_raw(order_id, text, status=status, order_ts=order_ts)
+        self.observe(order_id)
         known = self.known(order_id)
         if status in SHIPPED_STATUSES and (known["tracking_status"] != status or not known["has_tracking"]):
             faults.reached("details-saved")
@@ -292,4 +312,3 @@ def _run(settings, client, store, days, progress, now) -> SyncResult:
                               error="; ".join(result.errors[:3]) or None, progress=None)
     log.info(result.summary())
     return result
-

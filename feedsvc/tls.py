@@ -32,7 +32,7 @@ def _still_good(cert_path: Path, key_path: Path) -> bool:
 def ensure_self_signed(data_dir: Path, hostnames=("localhost", "127.0.0.1")) -> tuple[Path, Path]:
     """(cert, key) under data_dir/tls/, created when missing or about to expire."""
     folder = Path(data_dir) / "tls"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     if _still_good(cert_path, key_path):
         return cert_path, key_path

@@ -7,7 +7,7 @@
 - `storeden`: the Storeden simulator serving `storeden_shop` over a real socket on 127.0.0.1, allowing
   1,000 requests a second; the shop has 40 orders unless the test's `shop` mark says otherwise
   (`@pytest.mark.shop(seed=4, orders=150)`); `storeden_env` and `storeden_settings` point feedsvc at it;
-  `start_storeden` starts more of them;
+  `start_storeden` starts more of them; `start_retino` starts the Retino simulator for push mode;
 - `app`, `client`: the web app of `settings` (`feedsvc.web.create_app`) and Flask's test client;
 - `runner`: the `feedsvc` command in this process, with `env` (`runner.invoke("render", "--full")`).
 
@@ -28,6 +28,7 @@ from flask.testing import FlaskClient
 
 from feedsvc.config import Settings, load_settings
 from feedsvc.publish import Snapshot
+from feedsvc.retino.sandbox import RetinoSandboxServer
 from feedsvc.store import Store
 from feedsvc.storeden.sandbox import SandboxServer
 from feedsvc.storeden.shop import Shop
@@ -90,6 +91,21 @@ def start_storeden() -> Iterator[Callable[..., SandboxServer]]:
 
     def start(shop: Shop, *, rate: tuple[int, float] = FAST, **options) -> SandboxServer:
         server = SandboxServer(shop, rate=rate, **options).start()
+        running.append(server)
+        return server
+
+    yield start
+    for server in reversed(running):
+        server.stop()
+
+
+@pytest.fixture
+def start_retino() -> Iterator[Callable[..., RetinoSandboxServer]]:
+    """start(token=…, store_ids=(…,)) → a running Retino simulator (push mode), stopped after the test."""
+    running: list[RetinoSandboxServer] = []
+
+    def start(**options) -> RetinoSandboxServer:
+        server = RetinoSandboxServer(**options).start()
         running.append(server)
         return server
 

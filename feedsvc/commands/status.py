@@ -6,6 +6,7 @@ import time
 
 import click
 
+from feedsvc.commands.push import echo_push_status
 from feedsvc.config import load_settings
 from feedsvc.durations import format_age
 from feedsvc.publish import current_snapshot
@@ -16,7 +17,7 @@ STATUS_LIST_LIMIT = 20
 
 @click.command("status")
 def status_command() -> None:
-    """Show the last sync, the published snapshot, warnings and quarantined orders.
+    """Show the last sync, the published snapshot, warnings, quarantined orders and the push to Retino.
 
     \b
     Example:
@@ -47,6 +48,7 @@ def status_command() -> None:
         quarantined = store.list_quarantine()
         click.echo(f"quarantined:  {len(quarantined)}")
         _echo_some([f"{entry.order_id}: {entry.reason}" for entry in quarantined], indent="  ")
+        echo_push_status(settings, store, now)
 
 
 def _echo_some(lines: list[str], *, indent: str, limit: int = STATUS_LIST_LIMIT) -> None:

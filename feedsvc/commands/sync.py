@@ -25,9 +25,13 @@ def sync_command(days: int | None, publish: bool, forever: bool, quiet: bool) ->
       feedsvc sync --publish              # one run: sync, then publish
       feedsvc sync --forever              # the Procfile's worker
     \b
-    Exit codes: 0 ok, 1 some orders failed (the bookmark stays) or the
-    publish failed, 2 configuration or credentials, 3 another sync or
-    publish is running (it holds the data dir's lock).
+    With push mode on (FEEDSVC_RETINO_TOKEN and FEEDSVC_RETINO_STORE_ID),
+    `--publish` and `--forever` push the changed orders to Retino after
+    publishing.
+    \b
+    Exit codes: 0 ok, 1 some orders failed (the bookmark stays), the
+    publish failed or the push stopped, 2 configuration or credentials,
+    3 another sync or publish is running (it holds the data dir's lock).
     """
     settings = load_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -47,7 +51,11 @@ def sync_command(days: int | None, publish: bool, forever: bool, quiet: bool) ->
         click.echo(outcome.build.summary())
     if outcome.publish_error:
         click.echo(f"feedsvc sync: {outcome.publish_error}", err=True)
+    if outcome.push is not None:
+        click.echo(outcome.push.summary())
+    if outcome.push_error:
+        click.echo(f"feedsvc sync: {outcome.push_error}", err=True)
     if result.status == "auth_failed":
         sys.exit(EXIT_CONFIG)
-    if result.status != "ok" or outcome.publish_error:
+    if result.status != "ok" or outcome.publish_error or outcome.push_error:
         sys.exit(EXIT_FAILED)

@@ -40,6 +40,12 @@ def storeden_env(sandbox) -> dict[str, str]:
             "FEEDSVC_STOREDEN_RATE": f"{sandbox.rate.requests}/{sandbox.rate.seconds:g}"}
 
 
+def retino_env(sandbox, *, token: str | None = None, store_id: str | None = None) -> dict[str, str]:
+    """The settings that make feedsvc push to a running Retino simulator (its token and first store unless told)."""
+    return {"FEEDSVC_RETINO_URL": sandbox.url, "FEEDSVC_RETINO_TOKEN": token or sandbox.token,
+            "FEEDSVC_RETINO_STORE_ID": store_id or sandbox.store_ids[0]}
+
+
 class GunicornServer:
     """`with GunicornServer(env, tls=(cert, key)) as server:` then server.url, server.client()."""
 

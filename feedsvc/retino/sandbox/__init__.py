@@ -13,8 +13,15 @@ route answers with and without the `/api/v2` prefix.
 
 The bulk answer's shape is undocumented; the simulator answers
 `{"created": [...], "updated": [...], "failed": [...]}` by default, or a flat
-`{"results": [...]}` list (`bulk_shape`), so the client's tolerant reader
-is exercised on more than one shape.
+`{"results": [...]}` list, or `{"message": "Orders processed"}` naming no
+order at all (`bulk_shape`), so the client's tolerant reader and the push's
+handling of silent answers are exercised on more than one shape.
+
+Two more switches of the control API's settings: `items_must_add_up`
+enforces a rule the document does not state but a stricter Retino might
+(the items' totals add up to the order's price), so tests see a per-order
+refusal of JSON that keeps the document's own rule; `shipments_endpoint:
+false` answers 404 to POST /tracking-shipping, as a Retino without it would.
 
 - `checks.py`: the document's rules for an order;
 - `state.py`: what it remembers (`SandboxState`), faults;

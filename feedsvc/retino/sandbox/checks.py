@@ -113,6 +113,21 @@ def check_order(order: Any, *, partial: bool = False) -> None:
         _check_statuses(order["statuses"])
 
 
+def check_item_sums(order: dict) -> None:
+    """A stricter rule the document does not state (`items_must_add_up`): the items' totals (with VAT) add up
+    to the order's price, else "Price mismatch: items 79.34 ≠ price 79.37"."""
+    price = order.get("price")
+    items = order.get("items")
+    if not isinstance(price, dict) or "with_vat" not in price or not isinstance(items, list) or not items:
+        return
+    lines = [item["total_price"]["with_vat"] for item in items
+             if isinstance(item, dict) and isinstance(item.get("total_price"), dict)
+             and "with_vat" in item["total_price"]]
+    total = sum((_decimal(value, "items[].total_price.with_vat") for value in lines), Decimal(0))
+    if total != _decimal(price["with_vat"], "price.with_vat"):
+        raise Invalid(f"Price mismatch: items {total} ≠ price {price['with_vat']}")
+
+
 def merge(stored: dict, changes: dict) -> dict:
     """A partial update: objects merged key by key, anything else replaced."""
     merged = dict(stored)

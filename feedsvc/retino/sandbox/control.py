@@ -53,7 +53,12 @@ def settings():
             state.bulk_shape = changes["bulk_shape"]
         if "store_ids" in changes:
             state.store_ids = set(changes["store_ids"])
-        return json_answer({"bulk_shape": state.bulk_shape, "store_ids": sorted(state.store_ids)})
+        for switch in ("items_must_add_up", "shipments_endpoint"):
+            if switch in changes:
+                setattr(state, switch, bool(changes[switch]))
+        return json_answer({"bulk_shape": state.bulk_shape, "store_ids": sorted(state.store_ids),
+                            "items_must_add_up": state.items_must_add_up,
+                            "shipments_endpoint": state.shipments_endpoint})
 
 
 @bp.get("/orders")

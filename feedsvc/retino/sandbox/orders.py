@@ -110,6 +110,8 @@ def bulk():
     request.environ["sandbox.log"] = {"codes": [r["code"] for r in results]}
     if state.bulk_shape == "results":
         return json_answer({"results": results})
+    if state.bulk_shape == "silent":
+        return json_answer({"message": "Orders processed"})
     split: dict[str, list] = {"created": [], "updated": [], "failed": []}
     for result in results:
         entry = {k: v for k, v in result.items() if k != "status"}
@@ -160,6 +162,8 @@ def patch(order_id):
 @bp.post("/tracking-shipping")
 @api_call
 def shipment():
+    if not current_state().shipments_endpoint:
+        return json_answer({"detail": "Not Found"}, 404)
     data = _body()
     if not isinstance(data, dict):
         raise Invalid("a shipment must be a JSON object")

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
-from feedsvc.retino.sandbox.checks import Invalid, check_order
+from feedsvc.retino.sandbox.checks import Invalid, check_item_sums, check_order
 
 EXTENSION = "feedsvc.retino_sandbox"
-BULK_SHAPES = ("split", "results")
+BULK_SHAPES = ("split", "results", "silent")
 CALL_LOG_SIZE = 10_000
 
 
@@ -44,6 +44,8 @@ class SandboxState:
         self.lock = threading.RLock()
         self.store_ids = set(store_ids)
         self.bulk_shape = "split"
+        self.items_must_add_up = False  # a stricter price rule than the document's (checks.check_item_sums)
+        self.shipments_endpoint = True  # False: POST /tracking-shipping answers 404, as if Retino had none
         self.reset()
 
     def authorised(self, header: str) -> bool:
@@ -64,6 +66,8 @@ class SandboxState:
         check_order(order)
         if order["store_id"] not in self.store_ids:
             raise Invalid(f"Store ID '{order['store_id']}' does not exist")
+        if self.items_must_add_up:
+            check_item_sums(order)
         key = (order["store_id"], order["code"])
         with self.lock:
             now = time.time()
