@@ -2,9 +2,12 @@
 
 import os
 
+import pytest
+
 from tests.helpers.servers import free_port, run_feedsvc
 
 
+@pytest.mark.slow
 def test_demo_check_serves_the_feed_and_pushes_to_the_retino_simulator(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
     done = run_feedsvc(["demo", "--check", "--orders", "60", "--port", str(free_port()), "--data-dir",

@@ -208,6 +208,7 @@ def test_push_settings_missing_their_pair_are_refused_at_start_up(rig):
     assert helped.returncode == 0 and "--port" in helped.stdout and "--items-must-add-up" in helped.stdout
 
 
+@pytest.mark.slow
 def test_a_storm_of_429_and_5xx_loses_and_duplicates_no_order(rig):
     r = rig(FEEDSVC_RETINO_SHIPMENTS="0")
     feed = r.publish()
@@ -253,6 +254,7 @@ def test_a_storm_of_429_and_5xx_loses_and_duplicates_no_order(rig):
     assert sorted(sent) == sorted((ids[code], p.text) for code, o in feed.items() for p in o.findall("PACKAGE_NUMBER"))
 
 
+@pytest.mark.slow
 def test_dry_run_prints_the_json_and_changes_nothing_then_all_resends_everything(rig):
     r = rig(Shop(seed=10, orders=130, now=time.time() - 600, days=6), FEEDSVC_RETINO_SHIPMENTS="0")
     feed = r.publish()

@@ -18,6 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -203,6 +204,7 @@ def test_what_arrives_at_retino_agrees_with_the_feed():
         assert_agree(xml_by_code[received["code"]], received, CONTEXT.timezone)
 
 
+@pytest.mark.slow
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(min_value=0, max_value=10**6),
        st.sampled_from(["Europe/Rome", "America/New_York", "Asia/Kathmandu"]),
