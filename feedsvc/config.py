@@ -32,6 +32,7 @@ log = logging.getLogger("feedsvc.config")
 MIN_TOKEN_HEX = 32
 PRIVATE_DIR_MODE = 0o700
 MIN_PASSWORD_LENGTH = 16
+MIN_METRICS_TOKEN = 32
 LOOPBACK_PROXIES = ("127.0.0.0/8", "::1/128")
 _TOKEN_RE = re.compile(r"^[0-9a-fA-F]+$")
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
@@ -71,6 +72,8 @@ class Settings:
     trust_proxy: bool = False
     trusted_proxies: tuple[str, ...] = ()  # networks whose X-Forwarded-* headers are believed
     max_snapshot_age: int = 7 * 3600
+    max_fetch_age: int = 13 * 3600  # two missed 6-hourly pulls by Retino
+    metrics_token: str = field(default="", repr=False)
     bind: str = "127.0.0.1:8000"
 
     # -- derived values -------------------------------------------------
@@ -85,6 +88,10 @@ class Settings:
     @property
     def sync_lock_path(self) -> Path:
         return self.data_dir / "sync.lock"
+
+    @property
+    def delivery_log_path(self) -> Path:
+        return self.data_dir / "delivery.sqlite3"
 
     @property
     def tls_enabled(self) -> bool:
@@ -111,7 +118,8 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret value set, for redaction in logs and tests."""
-        values = (self.storeden_key, self.storeden_exchange, self.feed_token, self.feed_password)
+        values = (self.storeden_key, self.storeden_exchange, self.feed_token, self.feed_password,
+                  self.metrics_token)
         return tuple(v for v in values if v)
 
     def with_overrides(self, **changes) -> "Settings":
@@ -221,6 +229,15 @@ def _token(env):
             f"must be at least {MIN_TOKEN_HEX} hexadecimal characters from a random source "
             "(run `feedsvc init` for one)",
         )
+    return token
+
+
+def _metrics_token(env):
+    name = "FEEDSVC_METRICS_TOKEN"
+    token = env.get(name, "").strip()
+    if token and (len(token) < MIN_METRICS_TOKEN or any(c.isspace() or not c.isprintable() for c in token)):
+        raise ConfigError(name, f"must be at least {MIN_METRICS_TOKEN} printable characters without spaces, "
+                                "from a random source (e.g. `python -c 'import secrets; print(secrets.token_hex(24))'`)")
     return token
 
 
@@ -346,5 +363,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: Path | N
         trust_proxy=trust_proxy,
         trusted_proxies=trusted_proxies,
         max_snapshot_age=_int(e, "FEEDSVC_MAX_SNAPSHOT_AGE", 7 * 3600, 60),
+        max_fetch_age=_int(e, "FEEDSVC_MAX_FETCH_AGE", 13 * 3600, 1),
+        metrics_token=_metrics_token(e),
         bind=bind or "127.0.0.1:8000",
     )

@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -242,15 +242,19 @@ class PipelineResult:
     sync: object = None  # SyncResult when the run synced
     build: object = None  # BuildResult when it published
     publish_error: str | None = None  # why publishing failed; the previous snapshot stays served
+    progressive: list = field(default_factory=list)  # (seconds in, BuildResult) of publishes during a backfill
 
 
 def run_pipeline(settings: Settings, *, sync: bool = True, publish: bool = True, days: int | None = None,
                  full: bool = False, progress: bool | None = None, now: float | None = None,
-                 command: str | None = None) -> PipelineResult:
+                 command: str | None = None, client=None, clock=None, on_publish=None) -> PipelineResult:
     """Sync (when `sync`) then publish (when `publish`), under the lock for the whole run.
 
-    Raises PipelineBusy when another run holds the lock. A failed publish does
-    not raise: it is in `publish_error` (and recorded in the store).
+    With both, a backfill publishes what is complete as it goes (progressive.py),
+    from this same run. Raises PipelineBusy when another run holds the lock. A
+    failed publish does not raise: it is in `publish_error` (and recorded in the
+    store). `client` (a StoredenClient), `clock` and `on_publish` are for tests
+    that run a backfill on simulated time.
     """
     from feedsvc.build import BuildError, build_and_publish
     from feedsvc.publish import PublishError
@@ -262,7 +266,13 @@ def run_pipeline(settings: Settings, *, sync: bool = True, publish: bool = True,
     with hold(settings, command=command):
         if sync:
             set_stage(settings, "syncing")
-            result.sync = run_sync(settings, days=days, progress=progress, now=now)
+            checkpoint = None
+            if publish:
+                publisher = _progressive_publisher(settings, now=now, clock=clock, on_publish=on_publish)
+                result.progressive = publisher.published
+                checkpoint = publisher.checkpoint
+            result.sync = run_sync(settings, days=days, progress=progress, now=now, client=client,
+                                   checkpoint=checkpoint)
         if publish:
             set_stage(settings, "publishing")
             try:
@@ -271,6 +281,20 @@ def run_pipeline(settings: Settings, *, sync: bool = True, publish: bool = True,
                 result.publish_error = str(exc)
                 log.error("publishing failed: %s", exc)
     return result
+
+
+def _progressive_publisher(settings: Settings, *, now, clock, on_publish):
+    from feedsvc.build import build_and_publish
+    from feedsvc.progressive import ProgressivePublisher
+
+    def publish():
+        set_stage(settings, "syncing; publishing what is complete")
+        try:
+            return build_and_publish(settings, now=now)
+        finally:
+            set_stage(settings, "syncing")
+
+    return ProgressivePublisher(publish, clock=clock or time.monotonic, on_publish=on_publish)
 
 
 def start_in_background(settings: Settings, *, origin: str = "the dashboard") -> dict:

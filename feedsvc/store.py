@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from feedsvc import jsonutil
+from feedsvc.storeden.vocabulary import SHIPPED_STATUSES
 
 MIGRATIONS: list[str] = [
     # 1: the first schema
@@ -498,6 +499,37 @@ class Store:
             " orders_changed, orders_unchanged, progress, error FROM sync_runs WHERE status = 'ok'"
             " ORDER BY id DESC LIMIT 1").fetchone()
         return SyncRun(*row) if row else None
+
+    # -- pending orders (listed, not complete yet) ----------------------------
+    @staticmethod
+    def _pending(table: str = "") -> str:
+        """THE condition for "this order waits for Storeden": no details yet, or shipped and its tracking
+        not read at this status yet. The build leaves such an order out (never half-mapped); it is not
+        quarantined, and the next request for it brings it in."""
+        c = f"{table}." if table else ""
+        shipped = ",".join(str(s) for s in sorted(SHIPPED_STATUSES))
+        return (f"({c}raw_json IS NULL OR ({c}status IN ({shipped}) AND {c}tracking_status IS NOT {c}status))")
+
+    def pending_order_ids(self, since_ts: int, exclude_statuses=frozenset()) -> set[str]:
+        in_window, params = self._in_window(since_ts, exclude_statuses)
+        return {row[0] for row in self.db.execute(
+            f"SELECT order_id FROM orders WHERE {in_window} AND {self._pending()}", params)}
+
+    def count_window_pending(self, since_ts: int, exclude_statuses=frozenset()) -> tuple[int, int]:
+        """(orders of the window the store knows, how many of them are pending)."""
+        in_window, params = self._in_window(since_ts, exclude_statuses)
+        listed, pending = self.db.execute(
+            f"SELECT COUNT(*), COALESCE(SUM({self._pending()}), 0) FROM orders WHERE {in_window}", params).fetchone()
+        return int(listed), int(pending)
+
+    def sync_totals(self) -> tuple[int, int]:
+        """(requests sent to Storeden, 429 answers) over every sync run kept."""
+        requests, throttled = self.db.execute(
+            "SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(responses_429), 0) FROM sync_runs").fetchone()
+        return int(requests), int(throttled)
+
+    def count_quarantine(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM quarantine").fetchone()[0]
 
     # -- publish state --------------------------------------------------------
     def record_publish_error(self, message: str) -> None:

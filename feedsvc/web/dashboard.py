@@ -116,7 +116,12 @@ def overview():
     settings = _settings()
     snapshot = current_snapshot(settings.snapshots_dir)
     now = time.time()
+    from feedsvc.backfill import read_progress
+    from feedsvc.web.deliveries import delivery_summary
+
+    running = running_pipeline() is not None
     with _store() as store:
+        backfill = read_progress(store, settings, running=running, now=now)
         last_run = store.last_sync_run()
         quarantined = len(store.list_quarantine())
         warnings = store.count_findings("warning")
@@ -127,7 +132,7 @@ def overview():
     next_sync = (last_run.started_at + settings.sync_interval) if last_run else None
     return _render("overview.html", snapshot=snapshot, now=now, last_run=last_run, quarantined=quarantined,
                    warnings=warnings, publish_error=publish_error, chart=chart, next_sync=next_sync,
-                   settings=settings, feed_path=url_for("feed.basic_feed"),
+                   settings=settings, backfill=backfill, summary=delivery_summary(settings, now), feed_path=url_for("feed.basic_feed"),
                    token_path_masked="/feed/" + "•" * 12 + ".xml")
 
 

@@ -1,0 +1,275 @@
+"""The delivery log: every feed request (who fetched the feed, when, with what answer), in its own SQLite file.
+
+The web workers write one row per feed request to `delivery.sqlite3` in the
+data dir: time, route kind, status, bytes sent, duration, user agent and
+client address. It is a file of its own, like `auth.sqlite3`, so a long sync
+transaction in the main database never makes a feed request wait. It stays
+small whatever clients do:
+
+- repeated failures (status 400 and above) from one client (an IPv6 client
+  counts per /64) on one route with one status, within FOLD_SECONDS, are one
+  row with a count (a row spans a day at most), so a scanner trying tokens
+  adds a row or two a day, not one per guess;
+- rows older than KEEP_SECONDS (30 days) go, and beyond MAX_ROWS (10,000)
+  the oldest go first;
+- the totals per status (what `/metrics` counts) and the last successful
+  download are kept apart from the rows, so pruning never loses them.
+
+Nothing secret is stored: the route is a kind (`token`, `basic`, with
+`-gz` for the `.xml.gz` URLs), never the path, and the user agent passes
+through the log redactor. Any trouble with the file is logged and ignored:
+the log must never cost Retino its feed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import re
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("feedsvc.delivery")
+
+KEEP_SECONDS = 30 * 86400
+MAX_ROWS = 10_000
+FOLD_SECONDS = 3600
+PRUNE_EVERY = 256  # the age-based prune runs every this many new rows
+USER_AGENT_CHARS = 300
+ROUTES = ("basic", "basic-gz", "token", "token-gz")
+SUCCESS = (200, 304)
+STATUS_TEXT = {200: "200 OK", 304: "304 not modified", 401: "401 wrong or missing password",
+               404: "404 wrong token or not found", 429: "429 too many failed attempts",
+               503: "503 no feed published yet", 500: "500 server error"}
+ROUTE_TEXT = {"basic": "/feed.xml (Basic auth)", "basic-gz": "/feed.xml.gz (Basic auth)",
+              "token": "secret URL", "token-gz": "secret URL (.gz)"}
+_RETINO = re.compile(r"retino", re.IGNORECASE)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    first_at REAL NOT NULL,
+    at REAL NOT NULL,
+    route TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    duration REAL NOT NULL,
+    user_agent TEXT NOT NULL,
+    client TEXT NOT NULL,
+    fold_key TEXT,
+    count INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries(at);
+CREATE INDEX IF NOT EXISTS deliveries_by_fold ON deliveries(fold_key, at);
+CREATE TABLE IF NOT EXISTS delivery_totals (status INTEGER PRIMARY KEY, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS delivery_last_success (
+    id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL, route TEXT NOT NULL, status INTEGER NOT NULL,
+    bytes INTEGER NOT NULL, duration REAL NOT NULL, user_agent TEXT NOT NULL, client TEXT NOT NULL
+)
+"""
+_COLUMNS = "id, first_at, at, route, status, bytes, duration, user_agent, client, count"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One row of the log: a request, or `count` failures folded together (`first_at` to `at`)."""
+
+    id: int
+    first_at: float
+    at: float
+    route: str
+    status: int
+    bytes: int
+    duration: float
+    user_agent: str
+    client: str
+    count: int = 1
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status in SUCCESS
+
+    @property
+    def status_text(self) -> str:
+        return status_text(self.status)
+
+    @property
+    def route_text(self) -> str:
+        return ROUTE_TEXT.get(self.route, self.route)
+
+    @property
+    def agent_name(self) -> str:
+        return agent_name(self.user_agent)
+
+
+def status_text(status: int) -> str:
+    """`304 not modified`, `401 wrong or missing password`: a status as the dashboard says it."""
+    return STATUS_TEXT.get(status, str(status))
+
+
+def agent_name(user_agent: str) -> str:
+    """Who fetched: "Retino" when its user agent names it, else the agent string (shortened)."""
+    products = [word.split("/")[0] for word in user_agent.split() if "/" in word] or user_agent.split()[:1]
+    if any(_RETINO.search(product) for product in products):
+        return "Retino"
+    if not user_agent.strip():
+        return "a client without a user agent"
+    return user_agent if len(user_agent) <= 80 else user_agent[:79] + "…"
+
+
+def _client_group(client: str) -> str:
+    """The address failures are folded under: an IPv4 address, or the /64 of an IPv6 one."""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return client[:64]
+    if address.version == 6 and address.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address.ipv4_mapped or address)
+
+
+def _private_file(path: Path) -> None:
+    """Create the file 0600 before SQLite creates it 0644: client addresses are personal data."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    except OSError:
+        pass  # SQLite will say what is wrong
+
+
+class DeliveryLog:
+    """The log's file; one connection per process (a forked gunicorn worker opens its own)."""
+
+    def __init__(self, path: Path | str, *, max_rows: int = MAX_ROWS, keep_seconds: float = KEEP_SECONDS,
+                 fold_seconds: float = FOLD_SECONDS, clock=time.time):
+        self.path = Path(path)
+        self.max_rows, self.keep_seconds, self.fold_seconds = max_rows, keep_seconds, fold_seconds
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        self._pid: int | None = None
+
+    # -- the connection ---------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None or self._pid != os.getpid():
+            _private_file(self.path)
+            db = sqlite3.connect(str(self.path), timeout=2, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            self._db, self._pid = db, os.getpid()
+        return self._db
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None and self._pid == os.getpid():
+                self._db.close()
+            self._db = None
+
+    def __enter__(self) -> "DeliveryLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- writing ------------------------------------------------------------------
+    def record(self, *, route: str, status: int, sent: int, duration: float, user_agent: str, client: str,
+               at: float | None = None) -> None:
+        """Keep one feed request. Never raises: a log that cannot be written is reported and skipped."""
+        at = self.clock() if at is None else at
+        user_agent = (user_agent or "")[:USER_AGENT_CHARS]
+        fold_key = f"{route} {status} {_client_group(client)}" if status >= 400 else None
+        try:
+            with self._lock:
+                self._write(at, route, status, sent, duration, user_agent, client, fold_key)
+        except Exception as exc:  # sqlite3 or OS trouble: the feed was served, that is what counts
+            log.warning("delivery log unavailable (%s); a feed request was not recorded", type(exc).__name__)
+
+    def _write(self, at, route, status, sent, duration, user_agent, client, fold_key) -> None:
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            folded = None
+            if fold_key is not None:
+                # a row spans at most a day, so the chart per day stays roughly right for a long storm
+                folded = db.execute("SELECT id FROM deliveries WHERE fold_key = ? AND at > ? AND first_at > ?"
+                                    " ORDER BY at DESC LIMIT 1",
+                                    (fold_key, at - self.fold_seconds, at - 86400)).fetchone()
+            if folded is not None:
+                db.execute("UPDATE deliveries SET at = ?, count = count + 1, bytes = bytes + ?, duration = ?,"
+                           " user_agent = ?, client = ? WHERE id = ?",
+                           (at, sent, duration, user_agent, client, folded[0]))
+            else:
+                new_id = db.execute(
+                    "INSERT INTO deliveries (first_at, at, route, status, bytes, duration, user_agent, client,"
+                    " fold_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (at, at, route, status, sent, duration, user_agent, client, fold_key)).lastrowid
+                db.execute("DELETE FROM deliveries WHERE id <= ?", (new_id - self.max_rows,))
+                if new_id % PRUNE_EVERY == 0:
+                    db.execute("DELETE FROM deliveries WHERE at < ?", (at - self.keep_seconds,))
+            db.execute("INSERT INTO delivery_totals (status, count) VALUES (?, 1)"
+                       " ON CONFLICT(status) DO UPDATE SET count = count + 1", (status,))
+            if status in SUCCESS:
+                db.execute("INSERT OR REPLACE INTO delivery_last_success (id, at, route, status, bytes, duration,"
+                           " user_agent, client) VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
+                           (at, route, status, sent, duration, user_agent, client))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def prune(self) -> None:
+        """Drop rows past the age limit now (writes do it every PRUNE_EVERY new rows)."""
+        with self._lock:
+            self._connection().execute("DELETE FROM deliveries WHERE at < ?", (self.clock() - self.keep_seconds,))
+
+    # -- reading ------------------------------------------------------------------
+    def _rows(self, sql: str, params=()) -> list:
+        with self._lock:
+            return self._connection().execute(sql, params).fetchall()
+
+    def last_success(self) -> Delivery | None:
+        rows = self._rows("SELECT 0, at, at, route, status, bytes, duration, user_agent, client, 1"
+                          " FROM delivery_last_success WHERE id = 1")
+        return Delivery(*rows[0]) if rows else None
+
+    def latest(self) -> Delivery | None:
+        """The most recent request, whatever its answer."""
+        rows = self._rows(f"SELECT {_COLUMNS} FROM deliveries ORDER BY at DESC, id DESC LIMIT 1")
+        return Delivery(*rows[0]) if rows else None
+
+    def page(self, *, page: int = 1, per_page: int = 50, failed: bool | None = None) -> tuple[list[Delivery], int]:
+        """Rows newest first, and how many there are (with `failed`, only failures or only successes)."""
+        where, params = "", []
+        if failed is not None:
+            where = " WHERE status NOT IN (200, 304)" if failed else " WHERE status IN (200, 304)"
+        total = self._rows(f"SELECT COUNT(*) FROM deliveries{where}", params)[0][0]
+        rows = self._rows(f"SELECT {_COLUMNS} FROM deliveries{where} ORDER BY at DESC, id DESC LIMIT ? OFFSET ?",
+                          [*params, per_page, max(page - 1, 0) * per_page])
+        return [Delivery(*row) for row in rows], total
+
+    def rows(self) -> int:
+        return self._rows("SELECT COUNT(*) FROM deliveries")[0][0]
+
+    def per_day(self, since: float, utc_offset_seconds: int = 0) -> dict[int, dict[int, int]]:
+        """{day number (local): {status: requests}} since `since`; a folded row counts its `count`."""
+        found: dict[int, dict[int, int]] = {}
+        for day, status, count in self._rows(
+                "SELECT CAST((at + ?) / 86400 AS INTEGER) AS day, status, SUM(count) FROM deliveries"
+                " WHERE at >= ? GROUP BY day, status", (utc_offset_seconds, since)):
+            found.setdefault(int(day), {})[int(status)] = int(count)
+        return found
+
+    def totals(self) -> dict[int, int]:
+        """Feed requests ever answered, per status (never pruned: what `/metrics` counts)."""
+        return {int(status): int(count) for status, count in
+                self._rows("SELECT status, count FROM delivery_totals ORDER BY status")}
+
+
+def open_log(settings) -> DeliveryLog:
+    return DeliveryLog(settings.delivery_log_path)
