@@ -127,9 +127,11 @@ def _client_group(client: str) -> str:
         address = ipaddress.ip_address(client)
     except ValueError:
         return client[:64]
-    if address.version == 6 and address.ipv4_mapped is None:
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address.ipv4_mapped or address)
+    return str(address)
 
 
 def _private_file(path: Path) -> None:
@@ -181,10 +183,10 @@ class DeliveryLog:
     def record(self, *, route: str, status: int, sent: int, duration: float, user_agent: str, client: str,
                at: float | None = None) -> None:
         """Keep one feed request. Never raises: a log that cannot be written is reported and skipped."""
-        at = self.clock() if at is None else at
-        user_agent = (user_agent or "")[:USER_AGENT_CHARS]
-        fold_key = f"{route} {status} {_client_group(client)}" if status >= 400 else None
         try:
+            at = self.clock() if at is None else at
+            user_agent = (user_agent or "")[:USER_AGENT_CHARS]
+            fold_key = f"{route} {status} {_client_group(client)}" if status >= 400 else None
             with self._lock:
                 self._write(at, route, status, sent, duration, user_agent, client, fold_key)
         except Exception as exc:  # sqlite3 or OS trouble: the feed was served, that is what counts
