@@ -69,6 +69,10 @@ class _Queue:
         self.requests -= _requests_for(work)
         return work
 
+    def next_requests(self) -> int:
+        """Requests the next order will take (a page read counts one)."""
+        return _requests_for(self.heap[0][-1]) if self.heap else 1
+
     def urgent_left(self) -> bool:
         return bool(self.heap) and self.heap[0][0] < NOT_URGENT
 
@@ -107,7 +111,8 @@ def backfill(run, checkpoint) -> None:
         done += 1
         run.report("backfill", done, done + len(queue))
         progress.write(listing_done=not listing, done=done, queue=queue, every=10)
-        checkpoint(done)
+        # idle: the next order cannot be fetched without waiting for the throttle, so publishing now is free
+        checkpoint(done, run.client.throttle.free() < queue.next_requests())
     progress.write(listing_done=True, done=done, queue=queue, finished=True)
 
 

@@ -11,6 +11,11 @@ same build, check and atomic publish as any other (build.build_and_publish):
   feed at the end of the run instead);
 - then after 1, 2, 4 and 8 more minutes, and from there every EVERY seconds
   (10 minutes), each time only if an order was completed since;
+- a publish is due from EARLY seconds (90, or half the gap) before that
+  time, and happens at the first moment in there when the throttle makes the
+  sync wait anyway (Storeden's budget comes in bursts: 5 requests, then a
+  minute's wait), so it takes every order of the burst along and costs the
+  sync nothing; at the time itself it happens whatever the throttle says;
 - the pipeline's usual publish at the end of the run completes the series.
 
 A publish that fails is logged and recorded like any other; the backfill
@@ -29,6 +34,7 @@ log = logging.getLogger("feedsvc.progressive")
 
 FIRST_AFTER = 60.0
 EVERY = 600.0
+EARLY = 90.0
 
 
 @dataclass
@@ -42,14 +48,18 @@ class ProgressivePublisher:
 
     def __post_init__(self):
         self.started = self.clock()
-        self._next_due = self.started + self.first_after
+        self._soft_due = self.started + self.first_after  # from here, at the throttle's next pause
+        self._hard_due = self._soft_due + EARLY  # from here, at once
         self._gap = self.first_after
         self._done_at_last = 0
 
-    def checkpoint(self, done: int) -> None:
-        """`done` orders of the pass are complete; publish them when a publish is due."""
+    def checkpoint(self, done: int, idle: bool = True) -> None:
+        """`done` orders of the pass are complete; publish them when a publish is due.
+
+        `idle`: the next request to Storeden would have to wait for the throttle.
+        """
         now = self.clock()
-        if now < self._next_due or done <= self._done_at_last:
+        if now < self._soft_due or done <= self._done_at_last or not (idle or now >= self._hard_due):
             return
         from feedsvc.build import BuildError
         from feedsvc.publish import PublishError
@@ -66,4 +76,5 @@ class ProgressivePublisher:
             log.info("published during the backfill, %.0f s in: %s", elapsed, result.summary())
             if self.on_publish is not None:
                 self.on_publish(elapsed, result)
-        self._next_due = self.clock() + self._gap
+        self._hard_due = self.clock() + self._gap
+        self._soft_due = self._hard_due - min(EARLY, self._gap / 2)

@@ -129,7 +129,7 @@ class _Run:
         self.result, self.progress = result, progress
         self.now, self.window_start, self.run_id = now, window_start, run_id
         # called between two orders of a backfill: the pipeline publishes what is complete from there
-        self.checkpoint = checkpoint or (lambda done: None)
+        self.checkpoint = checkpoint or (lambda done, idle: None)
 
     def refresh_reference_data(self) -> None:
         for name, fetch, optional in (("checkoutMethods", self.client.checkout_methods, False),
