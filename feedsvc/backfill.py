@@ -201,3 +201,19 @@ def read_progress(store, settings, *, running: bool, now: float | None = None) -
                             listing_done=bool(state.get("listing_done")) if running else True,
                             estimated_total=max(int(state.get("estimated_total", 0)), listed) if running
                             else listed, eta_seconds=eta)
+
+
+def status_line(progress: BackfillProgress | None, settings) -> str | None:
+    """The backfill as `feedsvc status` prints it; None when there is nothing to say."""
+    from feedsvc.build import format_age
+
+    if progress is None:
+        return None
+    if not progress.running:
+        return (f"pending:      {progress.pending} orders wait for Storeden (not in the feed, not quarantined); "
+                "the next sync fetches them")
+    total = f"{progress.listed}" if progress.listing_done else f"about {progress.estimated_total} (still listing)"
+    return (f"backfill:     running, {progress.fetched} of {total} orders fetched ({progress.percent} %), "
+            f"{progress.pending} pending; about {format_age(progress.eta_seconds)} left at "
+            f"{settings.rate_requests} requests per {settings.rate_seconds:g} s; what is complete is published "
+            "as it goes")

@@ -370,6 +370,13 @@ def status_command() -> None:
                        f"{format_age(snapshot.age(now))} old, sha256 {snapshot.sha256[:12]}")
             click.echo(f"warnings:     {meta.get('warnings', 0)}")
         _echo_warnings(store.list_warnings())
+        from feedsvc import backfill, delivery
+        from feedsvc.pipeline import pipeline_running
+        for line in (backfill.status_line(backfill.read_progress(store, settings, running=pipeline_running(settings),
+                                                                 now=now), settings),
+                     delivery.status_line(settings, now)):
+            if line:
+                click.echo(line)
         error = store.last_publish_error()
         if error:
             click.echo(f"last publish FAILED: {error}")

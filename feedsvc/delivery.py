@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     user_agent TEXT NOT NULL,
     client TEXT NOT NULL,
     fold_key TEXT,
-    count INTEGER NOT NULL DEFAULT 1
+    count INTEGER NOT NULL DEFAULT 1,
+    method TEXT NOT NULL DEFAULT 'GET'
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries(at);
 CREATE INDEX IF NOT EXISTS deliveries_by_fold ON deliveries(fold_key, at);
@@ -71,7 +72,7 @@ CREATE TABLE IF NOT EXISTS delivery_last_success (
     bytes INTEGER NOT NULL, duration REAL NOT NULL, user_agent TEXT NOT NULL, client TEXT NOT NULL
 )
 """
-_COLUMNS = "id, first_at, at, route, status, bytes, duration, user_agent, client, count"
+_COLUMNS = "id, first_at, at, route, status, bytes, duration, user_agent, client, count, method"
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class Delivery:
     user_agent: str
     client: str
     count: int = 1
+    method: str = "GET"
 
     @property
     def succeeded(self) -> bool:
@@ -99,7 +101,8 @@ class Delivery:
 
     @property
     def route_text(self) -> str:
-        return ROUTE_TEXT.get(self.route, self.route)
+        text = ROUTE_TEXT.get(self.route, self.route)
+        return f"{text}, HEAD" if self.method == "HEAD" else text
 
     @property
     def agent_name(self) -> str:
@@ -161,6 +164,9 @@ class DeliveryLog:
             db = sqlite3.connect(str(self.path), timeout=2, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            # every request writes: keep the write-ahead log short and cut it back after each checkpoint
+            db.execute("PRAGMA wal_autocheckpoint=256")
+            db.execute("PRAGMA journal_size_limit=1048576")
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
@@ -181,18 +187,22 @@ class DeliveryLog:
 
     # -- writing ------------------------------------------------------------------
     def record(self, *, route: str, status: int, sent: int, duration: float, user_agent: str, client: str,
-               at: float | None = None) -> None:
-        """Keep one feed request. Never raises: a log that cannot be written is reported and skipped."""
+               method: str = "GET", at: float | None = None) -> None:
+        """Keep one feed request. Never raises: a log that cannot be written is reported and skipped.
+
+        A GET answered 200 or 304 is a download: it becomes the last successful one (a HEAD does not).
+        """
         try:
             at = self.clock() if at is None else at
             user_agent = (user_agent or "")[:USER_AGENT_CHARS]
             fold_key = f"{route} {status} {_client_group(client)}" if status >= 400 else None
             with self._lock:
-                self._write(at, route, status, sent, duration, user_agent, client, fold_key)
+                self._write(at, route, status, sent, duration, user_agent, client, fold_key,
+                            "HEAD" if method == "HEAD" else "GET")
         except Exception as exc:  # sqlite3 or OS trouble: the feed was served, that is what counts
             log.warning("delivery log unavailable (%s); a feed request was not recorded", type(exc).__name__)
 
-    def _write(self, at, route, status, sent, duration, user_agent, client, fold_key) -> None:
+    def _write(self, at, route, status, sent, duration, user_agent, client, fold_key, method) -> None:
         db = self._connection()
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -209,14 +219,14 @@ class DeliveryLog:
             else:
                 new_id = db.execute(
                     "INSERT INTO deliveries (first_at, at, route, status, bytes, duration, user_agent, client,"
-                    " fold_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (at, at, route, status, sent, duration, user_agent, client, fold_key)).lastrowid
+                    " fold_key, method) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (at, at, route, status, sent, duration, user_agent, client, fold_key, method)).lastrowid
                 db.execute("DELETE FROM deliveries WHERE id <= ?", (new_id - self.max_rows,))
                 if new_id % PRUNE_EVERY == 0:
                     db.execute("DELETE FROM deliveries WHERE at < ?", (at - self.keep_seconds,))
             db.execute("INSERT INTO delivery_totals (status, count) VALUES (?, 1)"
                        " ON CONFLICT(status) DO UPDATE SET count = count + 1", (status,))
-            if status in SUCCESS:
+            if status in SUCCESS and method == "GET":
                 db.execute("INSERT OR REPLACE INTO delivery_last_success (id, at, route, status, bytes, duration,"
                            " user_agent, client) VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
                            (at, route, status, sent, duration, user_agent, client))
@@ -275,3 +285,25 @@ class DeliveryLog:
 
 def open_log(settings) -> DeliveryLog:
     return DeliveryLog(settings.delivery_log_path)
+
+
+def status_line(settings, now: float | None = None) -> str:
+    """The last download as `feedsvc status` prints it, with a warning when it is overdue or never happened."""
+    from feedsvc.build import format_age
+
+    now = time.time() if now is None else now
+    with DeliveryLog(settings.delivery_log_path) as deliveries:
+        last, latest = deliveries.last_success(), deliveries.latest()
+    refused = ""
+    if latest is not None and not latest.succeeded and (last is None or latest.at > last.at):
+        refused = f"; the last request was refused: {latest.status_text} ({latest.agent_name}, " \
+                  f"{format_age(now - latest.at)} ago)"
+    if last is None:
+        return ("last fetch:   never: nothing has downloaded the feed yet (register it in Retino; "
+                "the dashboard's Delivery page lists every request)" + refused)
+    age = now - last.at
+    line = f"last fetch:   {last.agent_name}, {format_age(age)} ago, {last.status_text}"
+    if age > settings.max_fetch_age:
+        line += (f"; WARNING: over FEEDSVC_MAX_FETCH_AGE ({format_age(settings.max_fetch_age)}): check the URL and "
+                 "password in Retino's settings and your firewall")
+    return line + refused

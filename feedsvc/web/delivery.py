@@ -18,7 +18,7 @@ import time
 from flask import Flask, Response, g, request
 
 from feedsvc.delivery import DeliveryLog
-from feedsvc.web.redact import Redactor
+from feedsvc.web.redact import REDACTED, Redactor
 
 FEED_ROUTES = {"feed.basic_feed": "basic", "feed.basic_feed_gz": "basic-gz",
                "feed.token_feed": "token", "feed.token_feed_gz": "token-gz"}
@@ -53,6 +53,13 @@ class CountingBody:
             self.on_close(self.sent)
 
 
+def _agent(redactor: Redactor, user_agent: str) -> str:
+    """The user agent as it may be written down: redacted word by word, and dropped whole when a secret
+    with spaces in it (a password can have some) still shows across words."""
+    text = redactor.line(user_agent)
+    return REDACTED if redactor.holds_secret(text) else text
+
+
 def install(app: Flask, delivery_log: DeliveryLog | None, redactor: Redactor) -> None:
     app.config[CONFIG_KEY] = delivery_log
 
@@ -69,7 +76,7 @@ def install(app: Flask, delivery_log: DeliveryLog | None, redactor: Redactor) ->
             return response
         started = g.get("delivery_started", time.perf_counter())
         details = {"route": route, "status": response.status_code, "client": request.remote_addr or "unknown",
-                   "user_agent": redactor.line(request.headers.get("User-Agent", ""))}
+                   "method": request.method, "user_agent": _agent(redactor, request.headers.get("User-Agent", ""))}
 
         def done(sent: int) -> None:
             target.record(sent=sent, duration=time.perf_counter() - started, **details)
