@@ -250,9 +250,16 @@ class DeliveryLog:
                           " FROM delivery_last_success WHERE id = 1")
         return Delivery(*rows[0]) if rows else None
 
-    def latest(self) -> Delivery | None:
-        """The most recent request, whatever its answer."""
-        rows = self._rows(f"SELECT {_COLUMNS} FROM deliveries ORDER BY at DESC, id DESC LIMIT 1")
+    def refused_since_last_success(self) -> Delivery | None:
+        """The latest failed request of the client that last downloaded the feed (same user agent), after that
+        download: Retino with a changed password, say. Before any download, the latest failure of anyone."""
+        last = self.last_success()
+        if last is None:
+            rows = self._rows(f"SELECT {_COLUMNS} FROM deliveries WHERE status NOT IN (200, 304)"
+                              " ORDER BY at DESC, id DESC LIMIT 1")
+        else:
+            rows = self._rows(f"SELECT {_COLUMNS} FROM deliveries WHERE status NOT IN (200, 304) AND at > ?"
+                              " AND user_agent = ? ORDER BY at DESC, id DESC LIMIT 1", (last.at, last.user_agent))
         return Delivery(*rows[0]) if rows else None
 
     def page(self, *, page: int = 1, per_page: int = 50, failed: bool | None = None) -> tuple[list[Delivery], int]:
@@ -293,11 +300,11 @@ def status_line(settings, now: float | None = None) -> str:
 
     now = time.time() if now is None else now
     with DeliveryLog(settings.delivery_log_path) as deliveries:
-        last, latest = deliveries.last_success(), deliveries.latest()
+        last, failed = deliveries.last_success(), deliveries.refused_since_last_success()
     refused = ""
-    if latest is not None and not latest.succeeded and (last is None or latest.at > last.at):
-        refused = f"; the last request was refused: {latest.status_text} ({latest.agent_name}, " \
-                  f"{format_age(now - latest.at)} ago)"
+    if failed is not None:
+        refused = f"; since then refused: {failed.status_text} ({failed.agent_name}, " \
+                  f"{format_age(now - failed.at)} ago)"
     if last is None:
         return ("last fetch:   never: nothing has downloaded the feed yet (register it in Retino; "
                 "the dashboard's Delivery page lists every request)" + refused)

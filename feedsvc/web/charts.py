@@ -45,6 +45,7 @@ def requests_per_day_svg(per_day: dict[int, dict[int, int]], *, days: int, today
                        for name, label, test in STATUS_CLASSES])
     top = max([sum(count for _, _, count in stack) for stack in stacks] + [1])
     bar_width = (WIDTH - 2 * PAD) / len(span)
+    label_every = 1 if days <= 10 else 5
     parts = [f'<svg class="chart deliveries" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
              f'aria-label="Feed requests per day over the last {days} days, by outcome" '
              'xmlns="http://www.w3.org/2000/svg">']
@@ -62,7 +63,10 @@ def requests_per_day_svg(per_day: dict[int, dict[int, int]], *, days: int, today
             y -= height
             parts.append(f'<rect class="bar {name}" x="{x + 2:.1f}" y="{y:.1f}" width="{bar_width - 4:.1f}" '
                          f'height="{height:.1f}"/>')
-        parts.append(f'<text class="count" x="{x + bar_width / 2:.1f}" y="{y - 4:.1f}">{total}</text>'
-                     f'<text class="day" x="{x + bar_width / 2:.1f}" y="{HEIGHT - 6}">{escape(label)}</text></g>')
+        if total:
+            parts.append(f'<text class="count" x="{x + bar_width / 2:.1f}" y="{y - 4:.1f}">{total}</text>')
+        if (today - day) % label_every == 0:  # a label every few days: thirty would overlap
+            parts.append(f'<text class="day" x="{x + bar_width / 2:.1f}" y="{HEIGHT - 6}">{escape(label)}</text>')
+        parts.append("</g>")
     parts.append("</svg>")
     return "".join(parts)

@@ -42,7 +42,7 @@ def outcome(status: int) -> str:
 @dataclass(frozen=True)
 class DeliverySummary:
     last_success: Delivery | None
-    latest: Delivery | None
+    failing_since: Delivery | None  # the last downloader's latest refusal since (see DeliveryLog)
     age: float | None  # seconds since the last successful download
     max_age: int
 
@@ -61,21 +61,12 @@ class DeliverySummary:
             return "never"
         return f"{self.last_success.agent_name}, {format_age(self.age)} ago, {self.last_success.status_text}"
 
-    @property
-    def failing_since(self) -> Delivery | None:
-        """The latest request when it failed after the last success (a wrong password in Retino, say)."""
-        if self.latest is None or self.latest.succeeded:
-            return None
-        if self.last_success is not None and self.latest.at <= self.last_success.at:
-            return None
-        return self.latest
-
 
 def delivery_summary(settings, now: float | None = None) -> DeliverySummary:
     now = time.time() if now is None else now
     with DeliveryLog(settings.delivery_log_path) as deliveries:
-        last, latest = deliveries.last_success(), deliveries.latest()
-    return DeliverySummary(last, latest, None if last is None else max(0.0, now - last.at), settings.max_fetch_age)
+        last, failed = deliveries.last_success(), deliveries.refused_since_last_success()
+    return DeliverySummary(last, failed, None if last is None else max(0.0, now - last.at), settings.max_fetch_age)
 
 
 @bp.app_template_filter("outcome")
