@@ -19,6 +19,8 @@ BENCHMARKS = {
     "api": "bench.api_economy",
     "render": "bench.render_build",
     "serving": "bench.serving",
+    "delivery": "bench.delivery_log",
+    "first-publish": "bench.first_publish",
     "slow": "bench.slow_clients",
     "validate": "bench.validate_cli",
     "dashboard": "bench.dashboard_pages",

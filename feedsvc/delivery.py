@@ -15,7 +15,11 @@ small whatever clients do:
 - the totals per status (what `/metrics` counts) and the last successful
   download are kept apart from the rows, so pruning never loses them.
 
-Nothing secret is stored: the route is a kind (`token`, `basic`, with
+A feed request only queues its row: each process writes its queue every
+FLUSH_SECONDS in one transaction (a background thread, a greenlet under
+gunicorn's gevent worker), and at exit; so the log costs a request next to
+nothing, and what a killed process had not written yet (half a second) is
+lost. Nothing secret is stored: the route is a kind (`token`, `basic`, with
 `-gz` for the `.xml.gz` URLs), never the path, and the user agent passes
 through the log redactor. Any trouble with the file is logged and ignored:
 the log must never cost Retino its feed.
@@ -23,6 +27,7 @@ the log must never cost Retino its feed.
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import logging
 import os
@@ -35,6 +40,7 @@ from pathlib import Path
 
 log = logging.getLogger("feedsvc.delivery")
 
+FLUSH_SECONDS = 0.5  # queued requests are written at most this late
 KEEP_SECONDS = 30 * 86400
 MAX_ROWS = 10_000
 FOLD_SECONDS = 3600
@@ -149,13 +155,18 @@ class DeliveryLog:
     """The log's file; one connection per process (a forked gunicorn worker opens its own)."""
 
     def __init__(self, path: Path | str, *, max_rows: int = MAX_ROWS, keep_seconds: float = KEEP_SECONDS,
-                 fold_seconds: float = FOLD_SECONDS, clock=time.time):
+                 fold_seconds: float = FOLD_SECONDS, flush_seconds: float = FLUSH_SECONDS, clock=time.time):
         self.path = Path(path)
         self.max_rows, self.keep_seconds, self.fold_seconds = max_rows, keep_seconds, fold_seconds
+        self.flush_seconds = flush_seconds
         self.clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the connection
         self._db: sqlite3.Connection | None = None
         self._pid: int | None = None
+        self._queue_lock = threading.Lock()  # the requests waiting to be written
+        self._queue: list[tuple] = []
+        self._flusher_pid: int | None = None
+        self._closed = False
 
     # -- the connection ---------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
@@ -174,6 +185,8 @@ class DeliveryLog:
         return self._db
 
     def close(self) -> None:
+        self.flush()
+        self._closed = True
         with self._lock:
             if self._db is not None and self._pid == os.getpid():
                 self._db.close()
@@ -190,46 +203,85 @@ class DeliveryLog:
                method: str = "GET", at: float | None = None) -> None:
         """Keep one feed request. Never raises: a log that cannot be written is reported and skipped.
 
-        A GET answered 200 or 304 is a download: it becomes the last successful one (a HEAD does not).
+        The request is queued and written with the others of the last FLUSH_SECONDS in one
+        transaction by this process's flusher thread, so a feed request costs an append, not a
+        commit. A GET answered 200 or 304 is a download: it becomes the last successful one (a HEAD
+        does not).
         """
         try:
             at = self.clock() if at is None else at
-            user_agent = (user_agent or "")[:USER_AGENT_CHARS]
             fold_key = f"{route} {status} {_client_group(client)}" if status >= 400 else None
-            with self._lock:
-                self._write(at, route, status, sent, duration, user_agent, client, fold_key,
-                            "HEAD" if method == "HEAD" else "GET")
-        except Exception as exc:  # sqlite3 or OS trouble: the feed was served, that is what counts
+            item = (at, route, int(status), int(sent), float(duration), (user_agent or "")[:USER_AGENT_CHARS],
+                    client, fold_key, "HEAD" if method == "HEAD" else "GET")
+            with self._queue_lock:  # nothing in here may yield to another greenlet
+                self._queue.append(item)
+                start = self._flusher_pid != os.getpid()  # a forked worker starts its own
+                self._flusher_pid = os.getpid()
+            if start:
+                self._start_flusher()
+        except Exception as exc:
             log.warning("delivery log unavailable (%s); a feed request was not recorded", type(exc).__name__)
 
-    def _write(self, at, route, status, sent, duration, user_agent, client, fold_key, method) -> None:
+    def _start_flusher(self) -> None:
+        self._wake = threading.Event()
+        threading.Thread(target=self._flush_forever, name="feedsvc-delivery-log", daemon=True).start()
+        atexit.register(self.flush)
+
+    def _flush_forever(self) -> None:
+        while not self._closed:
+            self._wake.wait(self.flush_seconds)
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the queued requests now, in one transaction. Never raises."""
+        with self._queue_lock:
+            items, self._queue = self._queue, []
+        if not items:
+            return
+        try:
+            with self._lock:
+                self._write(items)
+        except Exception as exc:  # sqlite3 or OS trouble: the feed was served, that is what counts
+            log.warning("delivery log unavailable (%s); %d feed requests were not recorded",
+                        type(exc).__name__, len(items))
+
+    def _write(self, items: list[tuple]) -> None:
         db = self._connection()
         db.execute("BEGIN IMMEDIATE")
         try:
-            folded = None
-            if fold_key is not None:
-                # a row spans at most a day, so the chart per day stays roughly right for a long storm
-                folded = db.execute("SELECT id FROM deliveries WHERE fold_key = ? AND at > ? AND first_at > ?"
-                                    " ORDER BY at DESC LIMIT 1",
-                                    (fold_key, at - self.fold_seconds, at - 86400)).fetchone()
-            if folded is not None:
-                db.execute("UPDATE deliveries SET at = ?, count = count + 1, bytes = bytes + ?, duration = ?,"
-                           " user_agent = ?, client = ? WHERE id = ?",
-                           (at, sent, duration, user_agent, client, folded[0]))
-            else:
-                new_id = db.execute(
-                    "INSERT INTO deliveries (first_at, at, route, status, bytes, duration, user_agent, client,"
-                    " fold_key, method) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (at, at, route, status, sent, duration, user_agent, client, fold_key, method)).lastrowid
+            new_id, totals, last_download = None, {}, None
+            for at, route, status, sent, duration, user_agent, client, fold_key, method in items:
+                folded = None
+                if fold_key is not None:
+                    # a row spans at most a day, so the chart per day stays roughly right for a long storm
+                    folded = db.execute("SELECT id FROM deliveries WHERE fold_key = ? AND at > ? AND first_at > ?"
+                                        " ORDER BY at DESC LIMIT 1",
+                                        (fold_key, at - self.fold_seconds, at - 86400)).fetchone()
+                if folded is not None:
+                    db.execute("UPDATE deliveries SET at = ?, count = count + 1, bytes = bytes + ?, duration = ?,"
+                               " user_agent = ?, client = ? WHERE id = ?",
+                               (at, sent, duration, user_agent, client, folded[0]))
+                else:
+                    new_id = db.execute(
+                        "INSERT INTO deliveries (first_at, at, route, status, bytes, duration, user_agent, client,"
+                        " fold_key, method) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (at, at, route, status, sent, duration, user_agent, client, fold_key, method)).lastrowid
+                totals[status] = totals.get(status, 0) + 1
+                if status in SUCCESS and method == "GET" and (last_download is None or at >= last_download[0]):
+                    last_download = (at, route, status, sent, duration, user_agent, client)
+            if new_id is not None:
                 db.execute("DELETE FROM deliveries WHERE id <= ?", (new_id - self.max_rows,))
-                if new_id % PRUNE_EVERY == 0:
-                    db.execute("DELETE FROM deliveries WHERE at < ?", (at - self.keep_seconds,))
-            db.execute("INSERT INTO delivery_totals (status, count) VALUES (?, 1)"
-                       " ON CONFLICT(status) DO UPDATE SET count = count + 1", (status,))
-            if status in SUCCESS and method == "GET":
-                db.execute("INSERT OR REPLACE INTO delivery_last_success (id, at, route, status, bytes, duration,"
-                           " user_agent, client) VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
-                           (at, route, status, sent, duration, user_agent, client))
+                if new_id // PRUNE_EVERY != (new_id - len(items)) // PRUNE_EVERY:
+                    db.execute("DELETE FROM deliveries WHERE at < ?", (items[-1][0] - self.keep_seconds,))
+            db.executemany("INSERT INTO delivery_totals (status, count) VALUES (?, ?)"
+                           " ON CONFLICT(status) DO UPDATE SET count = count + excluded.count", totals.items())
+            if last_download is not None:
+                db.execute("INSERT INTO delivery_last_success (id, at, route, status, bytes, duration, user_agent,"
+                           " client) VALUES (1, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET"
+                           " at = excluded.at, route = excluded.route, status = excluded.status,"
+                           " bytes = excluded.bytes, duration = excluded.duration,"
+                           " user_agent = excluded.user_agent, client = excluded.client WHERE excluded.at >= at",
+                           last_download)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -237,11 +289,13 @@ class DeliveryLog:
 
     def prune(self) -> None:
         """Drop rows past the age limit now (writes do it every PRUNE_EVERY new rows)."""
+        self.flush()
         with self._lock:
             self._connection().execute("DELETE FROM deliveries WHERE at < ?", (self.clock() - self.keep_seconds,))
 
     # -- reading ------------------------------------------------------------------
     def _rows(self, sql: str, params=()) -> list:
+        self.flush()  # this process's own queued requests first
         with self._lock:
             return self._connection().execute(sql, params).fetchall()
 

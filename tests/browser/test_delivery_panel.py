@@ -110,7 +110,7 @@ def test_a_running_backfill_shows_its_progress_and_eta(page, site):
             "listed": 100, "estimated_total": 420, "done": 12, "queued": 88, "requests_left": 600,
             "eta_seconds": 7200, "finished": False}))
         page.goto(site["server"].url + "/")
-        assert page.locator("#backfill-h").inner_text() == "First sync in progress"
+        assert page.locator("#backfill-h").inner_text() == "Backfill in progress"
         assert page.locator("#backfill-pending").inner_text() == "40"
         assert "about 420 (still listing)" in page.locator("#backfill-fetched").inner_text()
         assert page.locator("#backfill-eta").inner_text().split(" at ")[0] in ("about 119 min", "about 120 min")
