@@ -139,8 +139,7 @@ def demo_command(orders: int, port: int, data_dir: Path | None, rate: str, check
             base = f"https://127.0.0.1:{port}"
             _wait_until_serving(f"{base}/healthz", cert, server)
             fetched_line = _fetch_once_like_retino(base, values, cert)
-            _print_banner(base, values, cert, f"synced: {sync_result.summary()}", report_line)
-            click.echo(f"  {fetched_line}")
+            _print_banner(base, values, cert, f"synced: {sync_result.summary()}", f"{report_line}\n  {fetched_line}")
             if check:
                 _check_served(base, values, cert, data_dir)
                 return
@@ -171,8 +170,8 @@ def _fetch_once_like_retino(base: str, values: dict[str, str], cert: Path) -> st
                              verify=ssl.create_default_context(cafile=str(cert)), timeout=60)
     except httpx.HTTPError as exc:
         return f"fetched: the demo's own download failed ({type(exc).__name__}); see the Delivery page"
-    return (f"fetched: the feed once, as Retino would ({response.status_code}, {len(response.content)} bytes); "
-            "the dashboard's Delivery card shows it")
+    return (f"fetched: the feed once, as Retino would ({response.status_code}, {len(response.content):,} bytes of "
+            "XML); the dashboard's Delivery card shows it")
 
 
 def _keep_fresh(settings, stop: threading.Event) -> None:
