@@ -6,7 +6,10 @@ size:
 
 - the list is read a page (100 orders) at a time, only when the work known
   so far has nothing urgent left, so the first details are fetched right
-  after the first page rather than after the whole list;
+  after the first page rather than after the whole list; while nothing
+  urgent is known, a page and an order take turns (until the pages read
+  catch up with the orders done), so a shop with no shipped order in sight
+  still gets its first orders fetched in the first minute;
 - the orders are fetched by urgency (URGENCY), newest first within a class:
   an order that is delivered (4) or in after-sale (8) is the one a customer
   may return or complain about today, in Retino's portal, which finds it by
@@ -85,10 +88,13 @@ def backfill(run, checkpoint) -> None:
     pages = run.client.list_pages(from_ts=run.window_start - 1, to_ts=int(run.now) + 60, limit=PAGE_SIZE)
     progress = _ProgressWriter(run)
     queue, seen = _Queue(), set()
-    listing, done = True, 0
+    listing, done, pages_read = True, 0, 0
     while True:
-        if listing and not queue.urgent_left():
+        # With nothing urgent known, pages and orders take turns: a shop whose orders are all unshipped
+        # (or listed oldest first) still has its first orders fetched, and published, in the first minutes.
+        if listing and (not queue or not queue.urgent_left() and pages_read <= done + 1):
             page = next(pages, None)
+            pages_read += 1
             if page is None:
                 listing = False
             else:

@@ -111,3 +111,26 @@ def test_orders_not_fetched_yet_are_pending_never_quarantined_nor_half_mapped(tm
             listed, pending = store.count_window_pending(0, settings.exclude_statuses)
     assert result.orders == 0 and result.pending == 2 and pending == 2 and listed == 2
     assert quarantined == []
+
+
+def test_a_large_shop_with_nothing_shipped_still_publishes_within_three_minutes(tmp_path):
+    """No order is urgent, so the list does not take precedence for all its 12 pages: pages and orders alternate."""
+    shop = Shop(seed=26, orders=1200, now=time.time() - 60, days=6)
+    for order in shop.orders.values():
+        order.order["status"] = 1  # a shop that never moves its orders past "paid" in Storeden
+        order.tracking = None
+    with SandboxServer(shop, rate=UNTHROTTLED) as sandbox:
+        settings = load_settings(sandbox_env(sandbox, tmp_path, rate=(5, 60)))
+        clock = SimulatedClock()
+        client = StoredenClient.from_settings(settings, clock=clock.time, sleep=clock.sleep)
+        published = []
+
+        def check(elapsed, result):
+            published.append((elapsed, result.orders, validate_path(result.snapshot_dir / "feed.xml").valid,
+                              sandbox.stats()["/orders/list.json"]))
+
+        outcome = run_pipeline(settings, client=client, clock=clock.time, on_publish=check, progress=False)
+    elapsed, orders, valid, pages_by_then = published[0]
+    assert elapsed <= 180 and orders >= 1 and valid
+    assert pages_by_then < 12  # it did not read every page before fetching its first orders
+    assert outcome.sync.status == "ok" and outcome.build.orders == len(window_codes(shop))
