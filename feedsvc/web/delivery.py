@@ -54,8 +54,8 @@ class CountingBody:
 
 
 def _agent(redactor: Redactor, user_agent: str) -> str:
-    """The user agent as it may be written down: redacted word by word, and dropped whole when a secret
-    with spaces in it (a password can have some) still shows across words."""
+    """The user agent as it may be written down: redacted like a log line, and dropped whole should a
+    secret still show in it."""
     text = redactor.line(user_agent)
     return REDACTED if redactor.holds_secret(text) else text
 

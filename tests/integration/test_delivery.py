@@ -77,7 +77,9 @@ def test_every_feed_request_is_logged_with_its_answer_and_nothing_secret(tmp_pat
     assert last.status == 304 and last.agent_name == "Retino" and last.bytes == 0
     scanner = next(r for r in rows if r.client == "192.0.2.77")
     assert (scanner.route, scanner.status) == ("token", 404)
-    assert scanner.user_agent == "<redacted>"  # the password has spaces: no word of it alone gives it away
+    # the password has spaces: no word of it alone gives it away, the run of words does
+    assert scanner.user_agent == "scanner <redacted> <redacted>"
+    assert PASSWORD not in server.logs() and "battery staple" not in server.logs()  # nor in the access log
     for path in tmp_path.glob("delivery.sqlite3*"):
         written = path.read_bytes()
         assert TOKEN.encode() not in written and PASSWORD.encode() not in written, path.name
