@@ -3,7 +3,10 @@
 Storeden allows about 5 requests a minute, so the sync asks for as little as
 it can. A backfill lists the window's orders (100 a page) and fetches details
 only for orders it has not stored with the same status; tracking only for
-shipped orders whose tracking it has not read at that status. Later runs ask
+shipped orders whose tracking it has not read at that status; it reads the
+pages as it goes and takes the orders Retino needs soonest first
+(backfill.py), calling the pipeline's checkpoint between two orders so the
+feed is published as it grows. Later runs ask
 `orders_filter.json` what had events since the last good run (with a small
 overlap) and fetch only those, and a full list pass runs once a day to catch
 anything the filter missed. Each order is committed as it arrives, so a
