@@ -23,6 +23,7 @@ BENCHMARKS = {
     "first-publish": "bench.first_publish",
     "slow": "bench.slow_clients",
     "validate": "bench.validate_cli",
+    "validate-speed": "bench.validate_speed",
     "dashboard": "bench.dashboard_pages",
 }
 

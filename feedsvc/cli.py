@@ -15,6 +15,20 @@ from feedsvc.config import ConfigError
 
 
 class _Group(click.Group):
+    """Imports the commands when one is needed: `validate` alone (a feed check should start fast and
+    needs neither Flask nor the store), any other one all of them, as they always were."""
+
+    def list_commands(self, ctx):
+        _register()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx, name):
+        if name == "validate" and name not in self.commands:
+            from feedsvc.retino.validate_cli import validate_command
+            return validate_command
+        _register()
+        return super().get_command(ctx, name)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -39,6 +53,8 @@ def main() -> None:
 
 
 def _register() -> None:
+    if main.commands:
+        return
     from feedsvc.build import render_command, status_command
     from feedsvc.demo import demo_command
     from feedsvc.retino.validate_cli import validate_command
@@ -49,9 +65,6 @@ def _register() -> None:
     for command in (init_command, sync_command, render_command, validate_command,
                     serve_command, sandbox_command, demo_command, status_command):
         main.add_command(command)
-
-
-_register()
 
 
 if __name__ == "__main__":
