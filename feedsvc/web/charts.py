@@ -36,7 +36,8 @@ STATUS_CLASSES = (("ok", "downloaded (200, 304)", lambda s: s in (200, 304)),
 
 
 def requests_per_day_svg(per_day: dict[int, dict[int, int]], *, days: int, today: int) -> str:
-    """Feed requests per day, each bar stacked by outcome; `per_day` maps day numbers to {status: count}."""
+    """Feed requests per day, each bar stacked by outcome (its tooltip counts each status); `per_day` maps day
+    numbers to {status: count}."""
     span = list(range(today - days, today + 1))
     stacks = []
     for day in span:
@@ -54,7 +55,8 @@ def requests_per_day_svg(per_day: dict[int, dict[int, int]], *, days: int, today
         y = HEIGHT - PAD
         label = (date(1970, 1, 1) + timedelta(days=day)).strftime("%d.%m")
         total = sum(count for _, _, count in stack)
-        summary = ", ".join(f"{count} {text}" for _, text, count in stack if count) or "no requests"
+        by_status = per_day.get(day, {})
+        summary = ", ".join(f"{by_status[status]}× {status}" for status in sorted(by_status)) or "no requests"
         parts.append(f'<g><title>{escape(label)}: {escape(summary)}</title>')
         for name, _, count in stack:
             if not count:

@@ -88,6 +88,8 @@ def test_the_overview_says_nothing_fetched_yet_then_who_fetched_and_the_log_list
     assert "masscan/1.3" in page.locator("#deliveries").inner_text()
     assert page.locator("svg.deliveries rect.bar.ok").count() == 1
     assert page.locator("svg.deliveries rect.bar.refused").count() == 1
+    today = page.locator("svg.deliveries g title").last.text_content()
+    assert today.endswith(": 2× 200, 1× 304, 5× 401, 5× 404"), today
     assert TOKEN not in page.content() and PASSWORD not in page.content()
     page.screenshot(path=str(ARTIFACTS / "deliveries.png"), full_page=True)
     page.select_option("select[name=show]", "failed")
