@@ -1,5 +1,3 @@
-"""The WSGI entry point for gunicorn: `gunicorn -c gunicorn.conf.py wsgi:app`."""
+"""The WSGI entry point for a checkout (`gunicorn -c gunicorn.conf.py wsgi:app`): feedsvc/wsgi.py's."""
 
-from feedsvc.web import create_app
-
-app = create_app()
+from feedsvc.wsgi import app  # noqa: F401

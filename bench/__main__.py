@@ -17,6 +17,7 @@ from bench.harness import (BenchContext, Log, RESULTS_PATH, format_markdown, for
 # Name → module; the order is the order of the table.
 BENCHMARKS = {
     "api": "bench.api_economy",
+    "push": "bench.push_economy",
     "render": "bench.render_build",
     "serving": "bench.serving",
     "delivery": "bench.delivery_log",

@@ -15,7 +15,6 @@ the no-attack baseline, how long the server let a stalled connection live
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import ssl
 import statistics
@@ -30,13 +29,14 @@ from bench import datasets
 from bench.harness import PROJECT_ROOT, BenchContext, Row
 from bench.loadgen import LoadResult, run_load
 from bench.serving import _env
+from feedsvc.config import default_value
 from feedsvc.publish import current_snapshot
 from feedsvc.tls import ensure_self_signed
 from tests.integration.servers import GunicornServer
 
 NAME = "slow clients"
 SLOW = 1_000
-DEADLINE = 10.0  # gunicorn.conf.py's default FEEDSVC_HEADER_TIMEOUT
+DEADLINE = default_value("header_timeout")  # FEEDSVC_HEADER_TIMEOUT's default
 FEED_CLIENTS = 4
 
 
@@ -88,7 +88,7 @@ def run(ctx: BenchContext) -> list[Row]:
     cert = ensure_self_signed(ctx.workdir)
     verify = ssl.create_default_context(cafile=str(cert[0]))
     rounds, probes, feed_seconds = (2, 50, 4.0) if ctx.quick else (4, 100, 8.0)
-    workers = min(2 * multiprocessing.cpu_count() + 1, 8)  # gunicorn.conf.py's default
+    workers = default_value("workers")  # FEEDSVC_WORKERS's default
     env = {**_env(settings, snapshot), "FEEDSVC_ERROR_LOG": str(ctx.workdir / "slow-error.log")}
     (ctx.workdir / "slow").mkdir(exist_ok=True)
     health = {False: [0, []], True: [0, []]}

@@ -18,7 +18,7 @@ size:
   yet (0, 1, 2, or no usable status) have nothing to return or track.
 
 Between two orders the run calls its `checkpoint(done)`: the pipeline
-publishes what is complete from there (see `pipeline.ProgressivePublisher`).
+publishes what is complete from there (see `progressive.ProgressivePublisher`).
 What the pass has done and has left is kept in the store as a bookmark
 (PROGRESS_BOOKMARK) for the dashboard and `feedsvc status`, with an ETA at
 the configured throttle.
@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass
 
 from feedsvc import faults
+from feedsvc.durations import format_age
 from feedsvc.storeden.payload import PayloadError, order_timestamp
 from feedsvc.storeden.vocabulary import SHIPPED_STATUSES, status_or_none
 
@@ -211,8 +212,6 @@ def read_progress(store, settings, *, running: bool, now: float | None = None) -
 
 def status_line(progress: BackfillProgress | None, settings) -> str | None:
     """The backfill as `feedsvc status` prints it; None when there is nothing to say."""
-    from feedsvc.build import format_age
-
     if progress is None:
         return None
     if not progress.running:

@@ -1,4 +1,4 @@
-"""Build a snapshot: store → mapping → render → validate → publish; `feedsvc render` and `feedsvc status`.
+"""Build a snapshot: store → mapping → render → validate → publish (`build_and_publish`).
 
 An order that cannot be mapped is quarantined with its reason and the rest is
 published. Orders whose sources, code and settings are unchanged since the
@@ -15,26 +15,26 @@ snapshot stays served and the failure is recorded for `/healthz` and
 from __future__ import annotations
 
 import logging
-import shutil
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-
-import click
+from typing import Any
 
 from feedsvc import faults
-from feedsvc.config import Settings, load_settings
-from feedsvc.pipeline import PipelineBusy, hold, run_pipeline
-from feedsvc.publish import PublishError, SnapshotWriter, current_snapshot, open_private
-from feedsvc.retino.mapping import WARNING_KINDS, WARNING_RULE_PREFIX, MappingContext, MappingError, map_order
+from feedsvc.config import ConfigError, Settings, variable_of
+from feedsvc.pipeline import hold
+from feedsvc.publish import PublishError, SnapshotWriter, open_private
+from feedsvc.retino.context import InvalidContext, MappingContext, checkout_labels
+from feedsvc.retino.countries import load_override_file, parse_country_list
+from feedsvc.retino.mapping import MappingError, map_order
 from feedsvc.retino.render import FEED_HEAD, feed_tail, order_fragment
 from feedsvc.retino.rules import OrderChecker
 from feedsvc.retino.validate import validate_path
 from feedsvc.storeden.vocabulary import NotAStatus, order_status
-from feedsvc.fragments import context_key, source_key
-from feedsvc.store import CachedFragment, Store
+from feedsvc.fragments import CachedFragment, context_key, source_key
+from feedsvc.retino.model import Order
+from feedsvc.store import SearchColumns, Store
 
 log = logging.getLogger("feedsvc.build")
 
@@ -71,7 +71,7 @@ class _Published:
     order_id: str
     fragment: CachedFragment
     fresh_span: tuple[int, int] | None = None  # (offset, length) in the fresh-orders document
-    mapped_row: tuple | None = None
+    columns: SearchColumns | None = None  # set when it was rendered now
 
 
 @dataclass
@@ -86,15 +86,43 @@ class _Pass:
     pending: int = 0  # orders still waiting for Storeden (details, or tracking due): left out, not quarantined
 
 
+def mapping_context_from(settings: Settings, *, checkout_methods: Any = None, countries: Any = None
+                         ) -> MappingContext:
+    """The mapping context of these settings and reference data (checkoutMethods.json, /countries/list.json).
+
+    ConfigError naming the variable when a value cannot be used (load_settings has checked them all at
+    start-up; the country map file can have changed since).
+    """
+    try:
+        overrides = load_override_file(settings.country_map_file) if settings.country_map_file else {}
+        return MappingContext(
+            vat_rate=settings.vat_rate, currency=settings.currency, cod_methods=settings.cod_methods,
+            default_country=settings.default_country, timezone=settings.zone, order_url=settings.order_url,
+            checkout_labels=checkout_labels(checkout_methods), country_overrides=overrides,
+            fetched_countries=parse_country_list(countries) if countries else {})
+    except InvalidContext as exc:
+        field = "country_map_file" if exc.field == "country_overrides" else exc.field
+        raise ConfigError(variable_of(field), exc.problem) from None
+    except ValueError as exc:  # the override file
+        raise ConfigError(variable_of("country_map_file"), str(exc)) from None
+
+
 def mapping_context(settings: Settings, store: Store) -> MappingContext:
-    return MappingContext.from_settings(
-        settings,
-        checkout_methods=store.get_reference("checkoutMethods"),
-        countries=store.get_reference("countries"),
-    )
+    """The mapping context of these settings and the reference data the sync stored."""
+    return mapping_context_from(settings, checkout_methods=store.get_reference("checkoutMethods"),
+                                countries=store.get_reference("countries"))
 
 
-def _fresh_fragment(stored, context, key, state: _Pass) -> tuple[CachedFragment, tuple] | None:
+def search_columns(order: Order) -> SearchColumns:
+    """What the dashboard searches and shows of a published order, small enough to keep for a 100k-order build."""
+    return SearchColumns(
+        code=order.code, email=order.email, customer=order.billing.name, country=order.shipping.country,
+        total=str(order.total.with_vat), total_cents=int(order.total.with_vat * 100),
+        payment=next((i.code for i in order.items if i.type == "billing"), ""), is_cod=1 if order.is_cod else 0,
+        package_numbers=" ".join(order.package_numbers))
+
+
+def _fresh_fragment(stored, context, key, state: _Pass) -> tuple[CachedFragment, SearchColumns] | None:
     """Map and render one order; None (and a quarantine entry) when it cannot be mapped."""
     try:
         result = map_order(stored.raw, tracking=stored.tracking, summary=stored.summary, context=context)
@@ -106,7 +134,7 @@ def _fresh_fragment(stored, context, key, state: _Pass) -> tuple[CachedFragment,
         source_key=key, xml=order_fragment(order), code=order.code, order_ref=order.order_id,
         date=order.date, packages=tuple(order.package_numbers),
         notes=[(note.rule, "warning", note.message) for note in result.notes])
-    return fragment, Store.mapped_row(stored.order_id, order)
+    return fragment, search_columns(order)
 
 
 def _left_out(stored, exclude_statuses, state: _Pass) -> bool:
@@ -157,10 +185,10 @@ def _render_pass(store, settings, context, build_key, writer, fresh_path, since_
                 rendered = _fresh_fragment(stored, context, key, state)
                 if rendered is None:
                     continue
-                entry = _Published(stored.order_id, rendered[0], mapped_row=rendered[1])
+                entry = _Published(stored.order_id, rendered[0], columns=rendered[1])
             if _is_duplicate(stored, entry.fragment, state):
                 continue
-            if entry.mapped_row is not None:
+            if entry.columns is not None:
                 entry.fresh_span = (fresh.tell(), len(entry.fragment.xml))
                 fresh.write(entry.fragment.xml)
                 state.fresh.append(entry)
@@ -204,7 +232,7 @@ def _build(settings, store, now, started) -> BuildResult:
     shop_now = datetime.fromtimestamp(now, settings.zone).replace(tzinfo=None)
     blamed: dict[str, str] = {}
     with SnapshotWriter(settings.snapshots_dir) as writer:
-        fresh_path = writer.staging / "fresh.xml"
+        fresh_path = writer.xml_path.with_name("fresh.xml")
         for attempt in (1, 2):
             state = _render_pass(store, settings, context, build_key, writer, fresh_path, since_ts, set(blamed))
             # Only the orders rendered now are checked: a cached fragment passed the same check when it was
@@ -214,7 +242,7 @@ def _build(settings, store, now, started) -> BuildResult:
             errors = [f for f in report.findings if f.severity == "error"]
             if not errors:
                 break
-            newly_blamed = {}
+            newly_blamed: dict[str, str] = {}
             for finding in errors:
                 order_id = state.code_to_order_id.get(finding.order_code or "")
                 if order_id and order_id not in blamed:
@@ -285,131 +313,7 @@ def _record(store: Store, state: _Pass, findings_by_order, since_ts: int, fresh_
                 # Stored from the checked file, not from memory: what is cached is what passed.
                 yield entry.order_id, replace(entry.fragment, xml=fresh.read(length))
                 faults.reached("fragments-saving")
-        store.save_build_outcome(fragments=read_back(), mapped_rows=[entry.mapped_row for entry in state.fresh],
+        store.save_build_outcome(fragments=read_back(),
+                                 columns=[(entry.order_id, entry.columns) for entry in state.fresh
+                                          if entry.columns is not None],
                                  quarantined=state.quarantined, findings=findings_by_order, since_ts=since_ts)
-
-
-# -- commands -------------------------------------------------------------
-
-@click.command("render")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
-              help="Also write the published XML here; '-' writes it to standard output.")
-@click.option("--full", is_flag=True,
-              help="Ignore the fragment cache: map, render and check every order again.")
-def render_command(output: str | None, full: bool) -> None:
-    """Render the stored orders, check them, and publish a new snapshot.
-
-    \b
-    Example:
-      feedsvc sync && feedsvc render -o feed.xml
-    \b
-    Exit codes: 0 published, 1 not published (the previous snapshot stays
-    served), 2 configuration, 3 another sync or publish is running (it holds
-    the data dir's lock).
-    """
-    settings = load_settings()
-    try:
-        outcome = run_pipeline(settings, sync=False, publish=True, full=full, command="feedsvc render")
-    except PipelineBusy as exc:
-        click.echo(f"feedsvc render: {exc}", err=True)
-        sys.exit(EXIT_BUSY)
-    if outcome.publish_error:
-        click.echo(f"feedsvc render: {outcome.publish_error}", err=True)
-        sys.exit(1)
-    result = outcome.build
-    published = result.snapshot_dir / "feed.xml"
-    if output == "-":
-        with open(published, "rb") as src:
-            shutil.copyfileobj(src, sys.stdout.buffer)
-        sys.stdout.buffer.flush()
-    elif output:
-        shutil.copyfile(published, output)
-    click.echo(result.summary(), err=output == "-")
-
-
-STATUS_LIST_LIMIT = 20
-EXIT_BUSY = 3
-
-
-def format_age(seconds: float | None) -> str:
-    """A duration for people: `42 s`, `17 min`, `3 h 05 min`."""
-    if seconds is None:
-        return "—"
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
-@click.command("status")
-def status_command() -> None:
-    """Show the last sync, the published snapshot, warnings and quarantined orders.
-
-    \b
-    Example:
-      feedsvc status
-    """
-    settings = load_settings()
-    now = time.time()
-    with Store.open(settings) as store:
-        run = store.last_sync_run()
-        if run is None:
-            click.echo("last sync:    never")
-        else:
-            click.echo(f"last sync:    {run.status} ({run.kind}) {format_age(now - run.started_at)} ago: "
-                       f"{run.orders_new} new, {run.orders_changed} changed, {run.requests} requests, "
-                       f"{run.responses_429}x429" + (f"; error: {run.error}" if run.error else ""))
-        snapshot = current_snapshot(settings.snapshots_dir)
-        if snapshot is None:
-            click.echo("snapshot:     none published yet (run `feedsvc render`)")
-        else:
-            meta = snapshot.meta
-            click.echo(f"snapshot:     {meta.get('orders', '?')} orders, {snapshot.size / 1e6:.2f} MB, "
-                       f"{format_age(snapshot.age(now))} old, sha256 {snapshot.sha256[:12]}")
-            click.echo(f"warnings:     {meta.get('warnings', 0)}")
-        _echo_warnings(store.list_warnings())
-        from feedsvc import backfill, delivery
-        from feedsvc.pipeline import pipeline_running
-        for line in (backfill.status_line(backfill.read_progress(store, settings, running=pipeline_running(settings),
-                                                                 now=now), settings),
-                     delivery.status_line(settings, now)):
-            if line:
-                click.echo(line)
-        error = store.last_publish_error()
-        if error:
-            click.echo(f"last publish FAILED: {error}")
-        quarantined = store.list_quarantine()
-        click.echo(f"quarantined:  {len(quarantined)}")
-        _echo_some([f"{entry.order_id}: {entry.reason}" for entry in quarantined], indent="  ")
-
-
-def _echo_some(lines: list[str], *, indent: str, limit: int = STATUS_LIST_LIMIT) -> None:
-    for line in lines[:limit]:
-        click.echo(indent + line)
-    if len(lines) > limit:
-        click.echo(f"{indent}… and {len(lines) - limit} more")
-
-
-def _warning_kind(rule: str) -> str:
-    """A rule code as people read it: `MAP:country` → `country not recognised; …`; validator codes as they are."""
-    if rule.startswith(WARNING_RULE_PREFIX):
-        meaning = WARNING_KINDS.get(rule[len(WARNING_RULE_PREFIX):])
-        if meaning:
-            return f"{meaning} ({rule})"
-    return rule
-
-
-def _echo_warnings(warnings: list[tuple[str, str, str | None, str]]) -> None:
-    """The orders carrying warnings, one group per kind, as the quarantine is listed."""
-    groups: dict[str, list[str]] = {}
-    orders: dict[str, set[str]] = {}
-    for rule, order_id, code, message in warnings:
-        shown = f"{order_id} ({code})" if code and code != order_id else order_id
-        groups.setdefault(rule, []).append(f"{shown}: {message}")
-        orders.setdefault(rule, set()).add(order_id)
-    for rule, lines in groups.items():
-        count = len(orders[rule])
-        click.echo(f"  {_warning_kind(rule)}: {count} order{'' if count == 1 else 's'}")
-        _echo_some(lines, indent="    ")

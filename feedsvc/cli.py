@@ -1,4 +1,4 @@
-"""The `feedsvc` command: one click group; each command lives beside the code it drives.
+"""The `feedsvc` command: one click group over the commands of feedsvc/commands/.
 
 A configuration error anywhere ends the command with exit code 2 and a one-line
 message naming the variable, never a traceback.
@@ -11,6 +11,7 @@ import sys
 import click
 
 from feedsvc import __version__
+from feedsvc.commands import EXIT_CONFIG
 from feedsvc.config import ConfigError
 
 
@@ -24,7 +25,7 @@ class _Group(click.Group):
 
     def get_command(self, ctx, name):
         if name == "validate" and name not in self.commands:
-            from feedsvc.retino.validate_cli import validate_command
+            from feedsvc.commands.validate import validate_command
             return validate_command
         _register()
         return super().get_command(ctx, name)
@@ -34,7 +35,7 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except ConfigError as exc:
             click.echo(f"feedsvc: configuration error: {exc}", err=True)
-            sys.exit(2)
+            sys.exit(EXIT_CONFIG)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -49,21 +50,27 @@ def main() -> None:
       feedsvc render               # publish a validated snapshot
       feedsvc serve                # serve it (gunicorn in production)
       feedsvc validate feed.xml    # check any Retino feed
+      feedsvc push                 # push mode: send changed orders to Retino's Orders API
     """
 
 
 def _register() -> None:
     if main.commands:
         return
-    from feedsvc.build import render_command, status_command
-    from feedsvc.demo import demo_command
-    from feedsvc.retino.validate_cli import validate_command
-    from feedsvc.storeden.sandbox import sandbox_command
-    from feedsvc.sync import sync_command
-    from feedsvc.web.commands import init_command, serve_command
+    from feedsvc.commands.demo import demo_command
+    from feedsvc.commands.init import init_command
+    from feedsvc.commands.push import push_command
+    from feedsvc.commands.render import render_command
+    from feedsvc.commands.retino_sandbox import retino_sandbox_command
+    from feedsvc.commands.sandbox import sandbox_command
+    from feedsvc.commands.serve import serve_command
+    from feedsvc.commands.status import status_command
+    from feedsvc.commands.sync import sync_command
+    from feedsvc.commands.validate import validate_command
 
     for command in (init_command, sync_command, render_command, validate_command,
-                    serve_command, sandbox_command, demo_command, status_command):
+                    serve_command, sandbox_command, demo_command, status_command, push_command,
+                    retino_sandbox_command):
         main.add_command(command)
 
 

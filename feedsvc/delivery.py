@@ -38,6 +38,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from feedsvc.durations import format_age
+
 log = logging.getLogger("feedsvc.delivery")
 
 FLUSH_SECONDS = 0.5  # queued requests are written at most this late
@@ -350,8 +352,6 @@ def open_log(settings) -> DeliveryLog:
 
 def status_line(settings, now: float | None = None) -> str:
     """The last download as `feedsvc status` prints it, with a warning when it is overdue or never happened."""
-    from feedsvc.build import format_age
-
     now = time.time() if now is None else now
     with DeliveryLog(settings.delivery_log_path) as deliveries:
         last, failed = deliveries.last_success(), deliveries.refused_since_last_success()

@@ -42,6 +42,11 @@ def write_env(path: Path, *, force: bool = False) -> NewSecrets:
         "# When TLS ends at a reverse proxy: the proxies whose X-Forwarded-For is believed",
         "# FEEDSVC_TRUSTED_PROXIES=127.0.0.1",
         "",
+        "# Push mode (README, \"Feed or push?\"): orders go to Retino's Orders API as they change.",
+        "# Create both in Retino, Settings → API v2; the token goes as it is, without \"Bearer\".",
+        "# FEEDSVC_RETINO_TOKEN=",
+        "# FEEDSVC_RETINO_STORE_ID=main-shop",
+        "",
     ])
     temporary = path.with_name(path.name + ".tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -21,6 +21,8 @@ POINTS = {
     "tracking-response": "a tracking answer arrived, before it is stored",
     "fragments-saving": "a rendered fragment went to the store, inside the transaction that keeps the build",
     "feed-written": "the new snapshot's files are complete and in place, before CURRENT names it",
+    "retino-answered": "Retino answered a push's batch of orders, before the outcomes are recorded",
+    "shipment-sent": "Retino answered a shipment call, before the parcel is recorded as sent",
 }
 _reached: collections.Counter = collections.Counter()
 

@@ -1,6 +1,8 @@
-"""When a cached <ORDER> fragment may be reused: keys over an order's sources and over what renders them.
+"""The build's cache of rendered <ORDER> fragments: what is kept of one, and when it may be reused.
 
-A fragment is reused only when its key matches, and the key covers everything
+`CachedFragment` is what the store keeps of a published order: its bytes and
+what the build needs to know without parsing them. A fragment is reused only
+when its key (`source_key`) matches, and the key covers everything
 the bytes and the order's own findings depend on: the stored Storeden texts of
 the order (details, tracking, list entry), the mapping context (settings and
 reference data), and the source of the mapping, rendering and rule code and
@@ -11,19 +13,35 @@ every key change, so the next build renders and checks every order again.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import feedsvc
-from feedsvc.retino.validate import PACKAGED_SCHEMA
 
 _PACKAGE = Path(feedsvc.__file__).resolve().parent
 # The code whose output ends up in a fragment or in its findings.
-_RENDERING_SOURCES = ("retino/*.py", "storeden/payload.py", "jsonutil.py", "data/*.json")
+_RENDERING_SOURCES = ("retino/*.py", "storeden/payload.py", "storeden/vocabulary.py", "jsonutil.py",
+                      "data/*.json")
+
+
+@dataclass
+class CachedFragment:
+    """A published order's <ORDER> bytes and what the build needs to know about it without parsing them."""
+
+    source_key: str
+    xml: bytes
+    code: str
+    order_ref: str
+    date: str
+    packages: tuple[str, ...]
+    notes: list[tuple[str, str, str]]  # (rule, severity, message): mapping warnings and its own findings
 
 
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
+    from feedsvc.retino.validate import PACKAGED_SCHEMA  # the validator loads only when a build needs it
+
     digest = hashlib.blake2b(digest_size=16)
     paths = sorted({path for pattern in _RENDERING_SOURCES for path in _PACKAGE.glob(pattern)})
     for path in [*paths, PACKAGED_SCHEMA]:

@@ -35,9 +35,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from feedsvc.config import Settings
+
+if TYPE_CHECKING:
+    from feedsvc.build import BuildResult
+    from feedsvc.sync import SyncResult
 
 log = logging.getLogger("feedsvc.pipeline")
 
@@ -239,22 +243,27 @@ def pipeline_running(settings: Settings) -> bool:
 
 @dataclass
 class PipelineResult:
-    sync: object = None  # SyncResult when the run synced
-    build: object = None  # BuildResult when it published
+    sync: SyncResult | None = None  # when the run synced
+    build: BuildResult | None = None  # when it published
     publish_error: str | None = None  # why publishing failed; the previous snapshot stays served
     progressive: list = field(default_factory=list)  # (seconds in, BuildResult) of publishes during a backfill
+    push: object = None  # PushResult when it pushed (push mode)
+    push_error: str | None = None  # why the push stopped; what was not confirmed goes next time
 
 
 def run_pipeline(settings: Settings, *, sync: bool = True, publish: bool = True, days: int | None = None,
                  full: bool = False, progress: bool | None = None, now: float | None = None,
-                 command: str | None = None, client=None, clock=None, on_publish=None) -> PipelineResult:
-    """Sync (when `sync`) then publish (when `publish`), under the lock for the whole run.
+                 command: str | None = None, push: bool | None = None, client=None, clock=None,
+                 on_publish=None) -> PipelineResult:
+    """Sync (when `sync`) then publish (when `publish`) then push, under the lock for the whole run.
 
-    With both, a backfill publishes what is complete as it goes (progressive.py),
-    from this same run. Raises PipelineBusy when another run holds the lock. A
-    failed publish does not raise: it is in `publish_error` (and recorded in the
-    store). `client` (a StoredenClient), `clock` and `on_publish` are for tests
-    that run a backfill on simulated time.
+    With sync and publish, a backfill publishes what is complete as it goes
+    (progressive.py), from this same run. `push` defaults to: push mode is on
+    and this run synced and published. Raises PipelineBusy when another run
+    holds the lock. A failed publish or push does not raise: it is in
+    `publish_error` / `push_error` (and recorded in the store). `client` (a
+    StoredenClient), `clock` and `on_publish` are for tests that run a backfill
+    on simulated time.
     """
     from feedsvc.build import BuildError, build_and_publish
     from feedsvc.publish import PublishError
@@ -280,6 +289,9 @@ def run_pipeline(settings: Settings, *, sync: bool = True, publish: bool = True,
             except (BuildError, PublishError) as exc:
                 result.publish_error = str(exc)
                 log.error("publishing failed: %s", exc)
+        if push if push is not None else (settings.push_enabled and sync and publish):
+            set_stage(settings, "pushing to Retino")
+            _push_stage(settings, result, now)
     return result
 
 
@@ -295,6 +307,19 @@ def _progressive_publisher(settings: Settings, *, now, clock, on_publish):
             set_stage(settings, "syncing")
 
     return ProgressivePublisher(publish, clock=clock or time.monotonic, on_publish=on_publish)
+
+
+def _push_stage(settings: Settings, result: PipelineResult, now: float | None) -> None:
+    from feedsvc.push import PushStopped, run_push
+
+    try:
+        result.push = run_push(settings, now=now)
+    except PushStopped as stopped:
+        result.push, result.push_error = stopped.result, str(stopped)
+        log.error("the push to Retino stopped: %s", stopped)
+    except Exception as exc:  # the feed must not suffer from a push problem
+        result.push_error = f"the push failed: {type(exc).__name__}: {exc}"
+        log.exception("the push to Retino failed; the feed is not affected")
 
 
 def start_in_background(settings: Settings, *, origin: str = "the dashboard") -> dict:

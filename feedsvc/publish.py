@@ -34,7 +34,7 @@ PRIVATE_FILE_MODE = 0o600
 def open_private(path: Path, mode: str = "wb"):
     """A new file (or an emptied one) readable by this user only, opened for writing."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE_MODE)
-    return os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"}))
+    return os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8")
 
 
 class PublishError(RuntimeError):
@@ -127,9 +127,14 @@ class SnapshotWriter:
         return self
 
     @property
-    def xml_path(self) -> Path:
+    def staged(self) -> Path:
+        """The directory being written (between __enter__ and commit)."""
         assert self.staging is not None
-        return self.staging / "feed.xml"
+        return self.staging
+
+    @property
+    def xml_path(self) -> Path:
+        return self.staged / "feed.xml"
 
     def commit(self, meta: dict, *, created_ts: float | None = None) -> Snapshot:
         created_ts = time.time() if created_ts is None else created_ts
@@ -137,18 +142,19 @@ class SnapshotWriter:
             with open(self.xml_path, "rb+") as xml:
                 os.fchmod(xml.fileno(), PRIVATE_FILE_MODE)  # whoever wrote it
                 os.fsync(xml.fileno())
-            sha, size, gz_sha, gz_size = _digest_and_gzip(self.xml_path, self.staging / "feed.xml.gz")
+            staging = self.staged
+            sha, size, gz_sha, gz_size = _digest_and_gzip(self.xml_path, staging / "feed.xml.gz")
             stamp = datetime.fromtimestamp(created_ts, tz=timezone.utc)
             full_meta = {**meta, "created_at": stamp.isoformat(timespec="seconds"), "created_ts": created_ts,
                          "size": size, "sha256": sha, "gzip_size": gz_size, "gzip_sha256": gz_sha}
-            with open_private(self.staging / "meta.json", "w") as out:
+            with open_private(staging / "meta.json", "w") as out:
                 json.dump(full_meta, out, indent=2, sort_keys=True)
                 out.flush()
                 os.fsync(out.fileno())
-            _fsync_dir(self.staging)
+            _fsync_dir(staging)
             name = f"{stamp.strftime('%Y%m%dT%H%M%S%f')}-{sha[:12]}"
             final = self.root / name
-            os.rename(self.staging, final)
+            os.rename(staging, final)
             self.staging = None
             faults.reached("feed-written")
             pointer = self.root / f".{CURRENT}.tmp"

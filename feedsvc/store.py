@@ -1,4 +1,4 @@
-"""The SQLite store: raw Storeden orders, sync bookmarks and runs, quarantine, findings. The only SQL.
+"""The SQLite store: raw Storeden orders, sync bookmarks and runs, quarantine, findings, fragments.
 
 WAL mode lets the web workers read while the sync writes. Every write commits
 at once, so an order fetched is an order kept, whatever happens next. The raw
@@ -8,7 +8,8 @@ unchanged order is not mapped, rendered and checked again. The schema carries
 its version in `PRAGMA user_version`; MIGRATIONS are applied in order, each in
 its own transaction. The file holds customers' personal data: it is created
 0600 (SQLite gives its -wal and -shm files the same mode), and a looser one
-from an older version is tightened when opened.
+from an older version is tightened when opened. All of feedsvc's SQL is here,
+but for the web's failure counts in their own file (auth_failures.py).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, NamedTuple
 
 from feedsvc import jsonutil
+from feedsvc.fragments import CachedFragment
 from feedsvc.storeden.vocabulary import SHIPPED_STATUSES
 
 MIGRATIONS: list[str] = [
@@ -78,6 +80,46 @@ MIGRATIONS: list[str] = [
         notes TEXT NOT NULL
     );
     """,
+    # 3: push mode: each order's state in Retino, the statuses sync observed, and the push runs
+    """
+    CREATE TABLE status_history (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        order_id TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        seen_at REAL NOT NULL,
+        source TEXT NOT NULL
+    );
+    CREATE INDEX status_history_by_order ON status_history(order_id, id);
+    INSERT INTO status_history (order_id, status, seen_at, source)
+        SELECT order_id, status, order_ts, 'order_date' FROM orders
+        WHERE status IS NOT NULL AND order_ts IS NOT NULL ORDER BY order_ts;
+    CREATE TABLE push_state (
+        order_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        retino_code TEXT,
+        retino_id TEXT,
+        push_key TEXT,
+        source_key TEXT,
+        payload_hash TEXT,
+        confirmed_at REAL,
+        first_confirmed_at REAL,
+        error TEXT,
+        error_at REAL,
+        error_hash TEXT,
+        shipments TEXT NOT NULL DEFAULT '[]',
+        shipment_error TEXT,
+        left_status INTEGER,
+        left_at REAL,
+        unanswered INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX push_state_by_state ON push_state(state);
+    CREATE TABLE push_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, started_at REAL NOT NULL, ended_at REAL,
+        status TEXT NOT NULL, sent INTEGER DEFAULT 0, confirmed INTEGER DEFAULT 0, rejected INTEGER DEFAULT 0,
+        unconfirmed INTEGER DEFAULT 0, shipments INTEGER DEFAULT 0, calls INTEGER DEFAULT 0,
+        requests INTEGER DEFAULT 0, responses_429 INTEGER DEFAULT 0, responses_5xx INTEGER DEFAULT 0, error TEXT
+    );
+    """,
 ]
 
 
@@ -111,17 +153,18 @@ class StoredOrder:
         return data
 
 
-@dataclass
-class CachedFragment:
-    """A published order's <ORDER> bytes and what the build needs to know about it without parsing them."""
+class SearchColumns(NamedTuple):
+    """The columns the build writes for each published order, which the dashboard searches and shows."""
 
-    source_key: str
-    xml: bytes
     code: str
-    order_ref: str
-    date: str
-    packages: tuple[str, ...]
-    notes: list[tuple[str, str, str]]  # (rule, severity, message): mapping warnings and its own findings
+    email: str
+    customer: str
+    country: str
+    total: str
+    total_cents: int
+    payment: str
+    is_cod: int
+    package_numbers: str
 
 
 @dataclass
@@ -150,6 +193,63 @@ class Quarantined:
     reason: str
     raw: str | None
     at: float
+
+
+class ObservedStatus(NamedTuple):
+    """A Storeden status sync saw for an order, from when (UTC epoch), and where that date comes from."""
+
+    status: int
+    seen_at: float
+    source: str  # event | sync | order_date
+
+
+@dataclass
+class PushCandidate:
+    """A published order of the window with what the push knows about it (no texts)."""
+
+    order_id: str
+    status: int | None
+    order_ts: int | None
+    source_key: str  # its published fragment's key
+    code: str
+    packages: tuple[str, ...]
+    state: str | None  # confirmed | rejected | unconfirmed | None (never sent)
+    retino_id: str | None
+    push_key: str | None
+    payload_hash: str | None
+    error_hash: str | None
+    error_at: float | None
+    shipments: tuple[str, ...]
+    first_confirmed_at: float | None
+    retino_code: str | None
+    unanswered: bool  # a bulk answer passed over it in silence: it goes alone next time
+
+
+@dataclass
+class PushRun:
+    id: int
+    started_at: float
+    ended_at: float | None
+    status: str
+    sent: int
+    confirmed: int
+    rejected: int
+    unconfirmed: int
+    shipments: int
+    calls: int
+    requests: int
+    responses_429: int
+    responses_5xx: int
+    error: str | None
+
+
+@dataclass
+class PushCounts:
+    confirmed: int
+    pending: int
+    rejected: int
+    left_retino: int  # in Retino, then archived or aborted in Storeden (reported, not deleted)
+    last_run: PushRun | None
 
 
 _ORDER_COLUMNS = "order_id, status, order_ts, short_id, locale, raw_json, tracking_json, summary_json"
@@ -349,19 +449,13 @@ class Store:
         return self.db.execute("SELECT COUNT(*) FROM orders WHERE order_ts >= ?", (since_ts,)).fetchone()[0]
 
     # -- build outcome --------------------------------------------------------
-    @staticmethod
-    def mapped_row(order_id: str, order) -> tuple:
-        """The searchable columns of a published order, small enough to keep for a 100k-order build."""
-        return (order.code, order.email, order.billing.name, order.shipping.country, str(order.total.with_vat),
-                int(order.total.with_vat * 100), next((i.code for i in order.items if i.type == "billing"), ""),
-                1 if order.is_cod else 0, " ".join(order.package_numbers), order_id)
-
-    def save_build_outcome(self, *, fragments: Iterable[tuple[str, CachedFragment]], mapped_rows,
+    def save_build_outcome(self, *, fragments: Iterable[tuple[str, CachedFragment]],
+                           columns: Iterable[tuple[str, SearchColumns]],
                            quarantined: dict[str, tuple[str, str]], findings: dict[str, list[tuple[str, str, str]]],
                            since_ts: int) -> None:
         """Everything a build learnt, in one transaction.
 
-        The fragments of the orders rendered now with their mapped columns, the
+        The fragments of the orders rendered now with their search columns, the
         quarantine and the findings; fragments of orders that left the window or
         were not published are forgotten. So a build killed at any point leaves a
         cached fragment only beside the columns it was mapped to.
@@ -375,7 +469,7 @@ class Store:
                   jsonutil.dumps([list(note) for note in f.notes])) for order_id, f in fragments))
             self.db.executemany("UPDATE orders SET code = ?, email = ?, customer = ?, country = ?, total = ?,"
                                 " total_cents = ?, payment = ?, is_cod = ?, package_numbers = ?"
-                                " WHERE order_id = ?", mapped_rows)
+                                " WHERE order_id = ?", ((*cols, order_id) for order_id, cols in columns))
             self.db.execute("DELETE FROM quarantine")
             self.db.executemany("INSERT INTO quarantine (order_id, reason, raw, at) VALUES (?, ?, ?, ?)",
                                 [(oid, reason, raw, now) for oid, (reason, raw) in quarantined.items()])
@@ -470,6 +564,7 @@ class Store:
     def start_sync_run(self, kind: str) -> int:
         cursor = self.db.execute("INSERT INTO sync_runs (started_at, kind, status) VALUES (?, ?, 'running')",
                                  (time.time(), kind))
+        assert cursor.lastrowid is not None  # set by every INSERT
         return cursor.lastrowid
 
     def update_sync_run(self, run_id: int, **fields) -> None:
@@ -543,67 +638,193 @@ class Store:
         row = self.db.execute("SELECT error FROM publish_state WHERE id = 1").fetchone()
         return row[0] if row else None
 
+    # -- push mode: observed statuses, each order's state in Retino, push runs ---------------------
+    def observe_status(self, order_id: str, status: int | None, at: float, source: str) -> bool:
+        """Append a status sync saw, unless it is the order's latest already; dates never go backwards.
 
-# -- failed credential checks (their own file) ----------------------------------
+        `source` says where `at` comes from: `event` (an orders_filter event's
+        date), `sync` (the sync's time), `order_date` (first sight in a list).
+        """
+        if status is None:
+            return False
+        last = self.db.execute("SELECT status, seen_at FROM status_history WHERE order_id = ?"
+                               " ORDER BY id DESC LIMIT 1", (order_id,)).fetchone()
+        if last is not None and last[0] == status:
+            return False
+        if last is not None:
+            at = max(at, last[1])
+        self.db.execute("INSERT INTO status_history (order_id, status, seen_at, source) VALUES (?, ?, ?, ?)",
+                        (order_id, status, at, source))
+        return True
 
-AUTH_FAILURES_SCHEMA = """
-CREATE TABLE IF NOT EXISTS auth_failures (
-    key TEXT PRIMARY KEY,
-    window_start REAL NOT NULL,
-    failures INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS auth_failures_by_start ON auth_failures(window_start)
-"""
+    def status_history(self, order_id: str) -> list[ObservedStatus]:
+        return [ObservedStatus(*r) for r in self.db.execute(
+            "SELECT status, seen_at, source FROM status_history WHERE order_id = ? ORDER BY id", (order_id,))]
 
+    def window_status_histories(self, since_ts: int) -> dict[str, list[ObservedStatus]]:
+        """Every window order's observed statuses, oldest first, in one query."""
+        found: dict[str, list[ObservedStatus]] = {}
+        for order_id, status, seen_at, source in self.db.execute(
+                "SELECT h.order_id, h.status, h.seen_at, h.source FROM status_history h"
+                " JOIN orders o ON o.order_id = h.order_id WHERE o.order_ts >= ? ORDER BY h.order_id, h.id",
+                (since_ts,)):
+            found.setdefault(order_id, []).append(ObservedStatus(status, seen_at, source))
+        return found
 
-class AuthFailures:
-    """Failed credential checks counted per key in fixed windows, shared by every web worker process.
+    def push_candidates(self, since_ts: int, exclude_statuses=frozenset()) -> list[PushCandidate]:
+        """The window's published orders (with a fragment, not quarantined) and their push state, oldest first.
 
-    It is a separate SQLite file (`auth.sqlite3` in the data dir), so a long
-    sync transaction in the main database never makes a feed request wait,
-    and it stays small: rows whose window has ended are deleted as new
-    failures come in, and beyond `capacity` rows the oldest go first.
-    """
-
-    PRUNE_EVERY = 256
-
-    def __init__(self, path: Path | str, *, capacity: int = 100_000):
-        self.path = Path(path)
-        self.capacity = capacity
-        self._writes = 0
-        self.db = sqlite3.connect(str(self.path), timeout=2, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        for statement in AUTH_FAILURES_SCHEMA.split(";"):
-            self.db.execute(statement)
-
-    def close(self) -> None:
-        self.db.close()
-
-    def counts(self, keys: Iterable[str], *, now: float, window: float) -> dict[str, tuple[int, float]]:
-        """{key: (failures, window_start)} for the keys whose window is still open."""
-        keys = list(keys)
+        Light rows (no texts): the push loads an order's texts only when it must map it again.
+        """
+        where, params = self._in_window(since_ts, exclude_statuses, "o")
         rows = self.db.execute(
-            f"SELECT key, failures, window_start FROM auth_failures WHERE key IN ({','.join('?' * len(keys))})"
-            " AND window_start > ?", [*keys, now - window])
-        return {key: (failures, start) for key, failures, start in rows}
+            "SELECT o.order_id, o.status, o.order_ts, f.source_key, f.code, f.packages, p.state, p.retino_id,"
+            " p.push_key, p.payload_hash, p.error_hash, p.error_at, p.shipments, p.first_confirmed_at,"
+            " p.retino_code, p.unanswered FROM orders o JOIN fragments f ON f.order_id = o.order_id"
+            " LEFT JOIN push_state p ON p.order_id = o.order_id"
+            f" WHERE {where} AND o.order_id NOT IN (SELECT order_id FROM quarantine)"
+            " ORDER BY o.order_ts, o.order_id", params).fetchall()
+        return [PushCandidate(r[0], r[1], r[2], r[3], r[4], tuple(jsonutil.loads(r[5])), r[6], r[7], r[8], r[9],
+                              r[10], r[11], tuple(jsonutil.loads(r[12])) if r[12] else (), r[13], r[14],
+                              bool(r[15]))
+                for r in rows]
 
-    def add(self, keys: Iterable[str], *, now: float, window: float) -> None:
-        """One more failure for each key; a key whose window has ended starts a new one at `now`."""
-        expired = now - window
-        self.db.executemany(
-            "INSERT INTO auth_failures (key, window_start, failures) VALUES (?, ?, 1) ON CONFLICT(key) DO UPDATE"
-            " SET failures = CASE WHEN window_start <= ? THEN 1 ELSE failures + 1 END,"
-            " window_start = CASE WHEN window_start <= ? THEN excluded.window_start ELSE window_start END",
-            [(key, now, expired, expired) for key in keys])
-        self._writes += 1
-        if self._writes % self.PRUNE_EVERY == 1:
-            self.prune(now=now, window=window)
+    def record_push_confirmed(self, confirmed: Iterable[tuple], now: float) -> None:
+        """(order_id, code, retino_id or None, push_key, source_key, payload_hash) that Retino confirmed."""
+        with self.transaction():
+            self.db.executemany(
+                "INSERT INTO push_state (order_id, state, retino_code, retino_id, push_key, source_key, payload_hash,"
+                " confirmed_at, first_confirmed_at) VALUES (?, 'confirmed', ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(order_id) DO UPDATE SET state = 'confirmed', retino_code = excluded.retino_code,"
+                " retino_id = COALESCE(excluded.retino_id, retino_id), push_key = excluded.push_key,"
+                " source_key = excluded.source_key, payload_hash = excluded.payload_hash,"
+                " confirmed_at = excluded.confirmed_at,"
+                " first_confirmed_at = COALESCE(first_confirmed_at, excluded.first_confirmed_at),"
+                " error = NULL, error_at = NULL, error_hash = NULL, left_status = NULL, left_at = NULL, unanswered = 0",
+                [(*row, now, now) for row in confirmed])
 
-    def prune(self, *, now: float, window: float) -> None:
-        self.db.execute("DELETE FROM auth_failures WHERE window_start <= ?", (now - window,))
-        self.db.execute("DELETE FROM auth_failures WHERE key IN (SELECT key FROM auth_failures"
-                        " ORDER BY window_start DESC LIMIT -1 OFFSET ?)", (self.capacity,))
+    def record_push_rejected(self, rejected: Iterable[tuple], now: float) -> None:
+        """(order_id, code, push_key, payload_hash, Retino's message) that Retino refused."""
+        with self.transaction():
+            self.db.executemany(
+                "INSERT INTO push_state (order_id, state, retino_code, push_key, error_hash, error, error_at)"
+                " VALUES (?, 'rejected', ?, ?, ?, ?, ?) ON CONFLICT(order_id) DO UPDATE SET state = 'rejected',"
+                " push_key = excluded.push_key, error_hash = excluded.error_hash, error = excluded.error,"
+                " error_at = excluded.error_at, unanswered = 0", [(*row, now) for row in rejected])
 
-    def size(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM auth_failures").fetchone()[0]
+    def record_push_unanswered(self, order_ids: Iterable[str]) -> None:
+        """Sent, and Retino's answer said nothing of them: sent again, alone, next time (a known state is kept)."""
+        self.db.executemany("INSERT INTO push_state (order_id, state, unanswered) VALUES (?, 'unconfirmed', 1)"
+                            " ON CONFLICT(order_id) DO UPDATE SET unanswered = 1",
+                            [(order_id,) for order_id in order_ids])
+
+    def refresh_push_keys(self, rows: Iterable[tuple]) -> None:
+        """(push_key, source_key, order_id) of confirmed orders whose JSON came out unchanged from new inputs."""
+        self.db.executemany("UPDATE push_state SET push_key = ?, source_key = ? WHERE order_id = ?"
+                            " AND state = 'confirmed'", list(rows))
+
+    def record_shipments(self, order_id: str, numbers: Iterable[str], error: str | None = None) -> None:
+        """Package numbers sent to Retino as shipments (added to those sent before), or the last error."""
+        row = self.db.execute("SELECT shipments FROM push_state WHERE order_id = ?", (order_id,)).fetchone()
+        if row is None:
+            return
+        sent = list(dict.fromkeys([*jsonutil.loads(row[0] or "[]"), *numbers]))
+        self.db.execute("UPDATE push_state SET shipments = ?, shipment_error = ? WHERE order_id = ?",
+                        (jsonutil.dumps(sent), error, order_id))
+
+    def orders_leaving_retino(self, statuses) -> list[sqlite3.Row]:
+        """Orders once confirmed in Retino whose status is now one that is not pushed (not yet reported)."""
+        wanted = sorted(int(s) for s in statuses)
+        if not wanted:
+            return []
+        return self.db.execute(
+            "SELECT p.order_id, p.retino_code, p.retino_id, o.status FROM push_state p JOIN orders o USING (order_id)"
+            f" WHERE p.first_confirmed_at IS NOT NULL AND o.status IN ({','.join('?' * len(wanted))})"
+            " AND (p.left_status IS NULL OR p.left_status <> o.status)", wanted).fetchall()
+
+    def mark_left_retino(self, order_id: str, status: int, now: float) -> None:
+        self.db.execute("UPDATE push_state SET left_status = ?, left_at = ? WHERE order_id = ?",
+                        (status, now, order_id))
+
+    def orders_left_retino(self, limit: int = 100) -> list[sqlite3.Row]:
+        """Orders in Retino that Storeden archived or aborted since: reported, never deleted."""
+        return self.db.execute(
+            "SELECT order_id, retino_code, retino_id, left_status, left_at FROM push_state"
+            " WHERE left_status IS NOT NULL ORDER BY left_at DESC LIMIT ?", (limit,)).fetchall()
+
+    def rejected_orders(self, since_ts: int, limit: int = 100) -> list[sqlite3.Row]:
+        """The window's orders whose latest JSON Retino refused, newest refusal first, with its message."""
+        return self.db.execute(
+            "SELECT p.order_id, COALESCE(p.retino_code, o.code) AS code, p.error, p.error_at,"
+            " p.first_confirmed_at FROM push_state p JOIN orders o USING (order_id)"
+            " WHERE p.state = 'rejected' AND o.order_ts >= ? ORDER BY p.error_at DESC LIMIT ?",
+            (since_ts, limit)).fetchall()
+
+    def push_state_of(self, order_id: str) -> sqlite3.Row | None:
+        return self.db.execute(
+            "SELECT p.*, f.source_key AS published_key FROM push_state p"
+            " LEFT JOIN fragments f USING (order_id) WHERE p.order_id = ?", (order_id,)).fetchone()
+
+    def push_badges(self, order_ids: Iterable[str]) -> dict[str, tuple[str, str | None, float | None]]:
+        """{order_id: (confirmed | pending | rejected, Retino's message, in Retino since)} for a page of orders."""
+        ids = list(order_ids)
+        if not ids:
+            return {}
+        rows = self.db.execute(
+            "SELECT o.order_id, p.state, p.source_key, f.source_key, p.error, p.first_confirmed_at FROM orders o"
+            " LEFT JOIN push_state p USING (order_id) LEFT JOIN fragments f USING (order_id)"
+            f" WHERE o.order_id IN ({','.join('?' * len(ids))})", ids)
+        badges = {}
+        for order_id, state, pushed_key, published_key, error, since in rows:
+            if state == "rejected":
+                badges[order_id] = ("rejected", error, since)
+            elif state == "confirmed" and pushed_key == published_key:
+                badges[order_id] = ("confirmed", None, since)
+            else:
+                badges[order_id] = ("pending", None, since)
+        return badges
+
+    def push_counts(self, since_ts: int, exclude_statuses=frozenset(), not_pushed=frozenset()) -> PushCounts:
+        """For the dashboard, `feedsvc status` and /metrics: the window's published orders by push state
+        (confirmed: Retino has the published version; rejected: its latest was refused; pending: the rest),
+        and the last push run's figures."""
+        where, params = self._in_window(since_ts, exclude_statuses, "o")
+        skipped = sorted(int(s) for s in not_pushed)
+        if skipped:
+            where += f" AND (o.status IS NULL OR o.status NOT IN ({','.join('?' * len(skipped))}))"
+            params = [*params, *skipped]
+        row = self.db.execute(
+            "SELECT COUNT(*), SUM(p.state = 'confirmed' AND p.source_key = f.source_key),"
+            " SUM(p.state = 'rejected') FROM orders o JOIN fragments f ON f.order_id = o.order_id"
+            f" LEFT JOIN push_state p ON p.order_id = o.order_id WHERE {where}"
+            " AND o.order_id NOT IN (SELECT order_id FROM quarantine)", params).fetchone()
+        total, confirmed, rejected = row[0], row[1] or 0, row[2] or 0
+        left = self.db.execute("SELECT COUNT(*) FROM push_state WHERE left_status IS NOT NULL").fetchone()[0]
+        return PushCounts(confirmed=confirmed, pending=total - confirmed - rejected, rejected=rejected,
+                          left_retino=left, last_run=self.last_push_run())
+
+    def forget_push_state(self) -> None:
+        """Forget what Retino was sent (a new Retino account or store: the next push sends everything)."""
+        with self.transaction():
+            self.db.execute("DELETE FROM push_state")
+
+    def start_push_run(self) -> int:
+        return self.db.execute("INSERT INTO push_runs (started_at, status) VALUES (?, 'running')",
+                               (time.time(),)).lastrowid
+
+    def finish_push_run(self, run_id: int, *, status: str, **figures) -> None:
+        allowed = ("sent", "confirmed", "rejected", "unconfirmed", "shipments", "calls", "requests",
+                   "responses_429", "responses_5xx", "error")
+        names = [name for name in allowed if name in figures]
+        self.db.execute(f"UPDATE push_runs SET status = ?, ended_at = ?{''.join(f', {n} = ?' for n in names)}"
+                        " WHERE id = ?", [status, time.time(), *(figures[n] for n in names), run_id])
+
+    def list_push_runs(self, limit: int = 50) -> list[PushRun]:
+        return [PushRun(*r) for r in self.db.execute(
+            "SELECT id, started_at, ended_at, status, sent, confirmed, rejected, unconfirmed, shipments, calls,"
+            " requests, responses_429, responses_5xx, error FROM push_runs ORDER BY id DESC LIMIT ?", (limit,))]
+
+    def last_push_run(self) -> PushRun | None:
+        runs = self.list_push_runs(1)
+        return runs[0] if runs else None
+

@@ -1,4 +1,4 @@
-"""Pulling orders from Storeden into the store: backfill, incremental runs, and the forever loop.
+"""Pulling orders from Storeden into the store: backfill and incremental runs (`run_sync`).
 
 Storeden allows about 5 requests a minute, so the sync asks for as little as
 it can. A backfill lists the window's orders (100 a page) and fetches details
@@ -17,18 +17,19 @@ that fully succeeded.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 import time
 from dataclasses import dataclass, field
 
-import click
-
 from feedsvc import faults
-from feedsvc.config import Settings, load_settings
-from feedsvc.pipeline import PipelineBusy, hold, run_forever, run_pipeline
+from feedsvc.config import Settings
+from feedsvc.durations import format_elapsed
+from feedsvc.pipeline import hold
+from feedsvc.progress import Progress
 from feedsvc.storeden.client import (StoredenAuthError, StoredenClient, StoredenError, StoredenNotFound,
                                      StoredenQuotaError)
-from feedsvc.storeden.payload import PayloadError, order_timestamp, parse_iso
+from feedsvc.storeden.payload import PayloadError, latest_event_ts, order_timestamp
 from feedsvc.storeden.vocabulary import SHIPPED_STATUSES, NotAStatus, order_status, status_or_none
 from feedsvc.store import Store
 
@@ -39,9 +40,6 @@ FULL_LIST_EVERY = 86400
 REFERENCE_MAX_AGE = 86400
 BOOKMARK_LAST_OK = "last_ok_sync_started"
 BOOKMARK_FULL_LIST = "last_full_list"
-
-
-SyncBusy = PipelineBusy  # the name older callers know
 
 
 @dataclass
@@ -57,52 +55,12 @@ class SyncResult:
     errors: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        minutes, seconds = divmod(int(self.elapsed), 60)
-        took = f"{minutes}m{seconds:02d}s" if minutes else f"{self.elapsed:.1f}s"
         line = (f"sync {self.status} ({self.kind}): {self.orders_new} new, {self.orders_changed} changed, "
-                f"{self.orders_unchanged} unchanged; {self.requests} requests, {self.responses_429}x429; {took}")
+                f"{self.orders_unchanged} unchanged; {self.requests} requests, {self.responses_429}x429; "
+                f"{format_elapsed(self.elapsed)}")
         if self.errors:
             line += f"; {len(self.errors)} errors, first: {self.errors[0]}"
         return line
-
-
-class Progress:
-    """A one-line progress report with an ETA; a log line now and then when not on a terminal."""
-
-    def __init__(self, enabled: bool, seconds_per_request: float, stream=sys.stderr):
-        self.enabled = enabled
-        self.per_request = seconds_per_request
-        self.stream = stream
-        self.last_log = 0.0
-        self.on_tty = enabled and hasattr(stream, "isatty") and stream.isatty()
-
-    def show(self, label: str, done: int, total: int, requests: int, remaining_requests: int) -> None:
-        if not self.enabled:
-            return
-        eta = int(remaining_requests * self.per_request)
-        text = f"{label} {done}/{total} orders · {requests} requests · ETA {eta // 60}m{eta % 60:02d}s"
-        if self.on_tty:
-            self.stream.write("\r" + text.ljust(70))
-            self.stream.flush()
-        elif time.monotonic() - self.last_log > 30 or done == total:
-            self.last_log = time.monotonic()
-            log.info(text)
-
-    def close(self) -> None:
-        if self.on_tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def _latest_event(entry: dict) -> int | None:
-    stamps = []
-    for event in entry.get("events") or []:
-        if isinstance(event, dict) and isinstance(event.get("iso_date"), str):
-            try:
-                stamps.append(parse_iso(event["iso_date"]))
-            except ValueError:
-                continue
-    return max(stamps) if stamps else None
 
 
 def _summary_ts(entry: dict) -> int | None:
@@ -133,6 +91,14 @@ class _Run:
         self.now, self.window_start, self.run_id = now, window_start, run_id
         # called between two orders of a backfill: the pipeline publishes what is complete from there
         self.checkpoint = checkpoint or (lambda done, idle: None)
+        self.event_times: dict[str, int] = {}  # order → its latest orders_filter event in this run
+
+    def known(self, order_id: str) -> sqlite3.Row:
+        """The stored row of an order this run has recorded."""
+        row = self.store.get_known(order_id)
+        if row is None:
+            raise LookupError(f"order {order_id} is not in the store")
+        return row
 
     def refresh_reference_data(self) -> None:
         for name, fetch, optional in (("checkoutMethods", self.client.checkout_methods, False),
@@ -161,9 +127,27 @@ class _Run:
                                   short_id=str(entry["short_id"]) if entry.get("short_id") else None,
                                   locale=entry.get("locale") if isinstance(entry.get("locale"), str) else None,
                                   summary=entry, event_ts=event_ts)
+        if event_ts is not None:
+            self.event_times[order_id] = event_ts
+        self.observe(order_id, first_sight=known is None, order_ts=_summary_ts(entry))
         if known is None:
             return "new", None
         return ("changed" if _moved(known, status) or not known["has_raw"] else "unchanged"), dict(known)
+
+    def observe(self, order_id: str, *, first_sight: bool = False, order_ts: int | None = None) -> None:
+        """Note the order's status as it now stands in the store, for push mode's status history.
+
+        Dated by the order's latest orders_filter event when there was one, by
+        its order date when a list shows it for the first time, else by the sync.
+        """
+        event_ts = self.event_times.get(order_id)
+        if event_ts is not None:
+            at, source = min(float(event_ts), self.now), "event"
+        elif first_sight and order_ts is not None:
+            at, source = float(min(order_ts, self.now)), "order_date"
+        else:
+            at, source = self.now, "sync"
+        self.store.observe_status(order_id, self.known(order_id)["status"], at, source)
 
     def needs_details(self, entry: dict, known: dict | None, event_ts: int | None) -> bool:
         status = status_or_none(entry.get("status"))
@@ -206,7 +190,8 @@ class _Run:
         except PayloadError:
             order_ts = None
         self.store.save_order_raw(order_id, text, status=status, order_ts=order_ts)
-        known = self.store.get_known(order_id)
+        self.observe(order_id)
+        known = self.known(order_id)
         if status in SHIPPED_STATUSES and (known["tracking_status"] != status or not known["has_tracking"]):
             faults.reached("details-saved")
             self.fetch_tracking(order_id, status)
@@ -222,7 +207,7 @@ class _Run:
             return None
         if self.needs_details(entry, known, event_ts):
             return Work(order_id, verdict, "details", entry.get("status"), order_ts)
-        status = self.store.get_known(order_id)["status"]
+        status = self.known(order_id)["status"]
         if self.needs_tracking(order_id, status):
             return Work(order_id, "changed", "tracking", status, order_ts)
         self.result.orders_unchanged += 1
@@ -234,7 +219,7 @@ class _Run:
             if work.what == "details":
                 self.fetch(work.order_id, work.listed_status)
             else:
-                self.fetch_tracking(work.order_id, self.store.get_known(work.order_id)["status"])
+                self.fetch_tracking(work.order_id, self.known(work.order_id)["status"])
         except (StoredenAuthError, StoredenQuotaError):
             raise
         except StoredenError as exc:
@@ -265,7 +250,7 @@ class _Run:
 
     def incremental(self, since: float) -> None:
         answer = self.client.orders_filter(int(since) - OVERLAP_SECONDS, int(self.now) + 60)
-        entries = [(entry, _latest_event(entry)) for entry in answer["orders"] if isinstance(entry, dict)]
+        entries = [(entry, latest_event_ts(entry)) for entry in answer["orders"] if isinstance(entry, dict)]
         self.process(entries, "incremental")
 
 
@@ -307,7 +292,7 @@ def _run(settings, client, store, days, progress, now, checkpoint=None) -> SyncR
     result = SyncResult(kind=kind)
     run_id = store.start_sync_run(kind)
     show = sys.stderr.isatty() if progress is None else progress
-    meter = Progress(show, settings.rate_seconds / settings.rate_requests)
+    meter = Progress(show, settings.rate_seconds / settings.rate_requests, log=log)
     run = _Run(settings, client, store, result, meter, now, window_start, run_id, checkpoint)
     before_requests, before_429 = client.stats.requests_sent, client.stats.responses_429
     try:
@@ -340,46 +325,3 @@ def _run(settings, client, store, days, progress, now, checkpoint=None) -> SyncR
                               error="; ".join(result.errors[:3]) or None, progress=None)
     log.info(result.summary())
     return result
-
-
-EXIT_BUSY = 3
-
-
-@click.command("sync")
-@click.option("--days", type=click.IntRange(min=1), default=None, help="Window in days (default FEEDSVC_DAYS).")
-@click.option("--publish", is_flag=True, help="Publish a new snapshot right after, in the same locked run.")
-@click.option("--forever", is_flag=True, help="Keep syncing every FEEDSVC_SYNC_INTERVAL and publish after each.")
-@click.option("--quiet", is_flag=True, help="No progress line.")
-def sync_command(days: int | None, publish: bool, forever: bool, quiet: bool) -> None:
-    """Pull the window's orders from Storeden into the local store.
-
-    \b
-    Examples:
-      feedsvc sync --publish              # one run: sync, then publish
-      feedsvc sync --forever              # the Procfile's worker
-    \b
-    Exit codes: 0 ok, 1 some orders failed (the bookmark stays) or the
-    publish failed, 2 configuration or credentials, 3 another sync or
-    publish is running (it holds the data dir's lock).
-    """
-    settings = load_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    if forever:
-        run_forever(settings, interval=settings.sync_interval)
-        return
-    try:
-        outcome = run_pipeline(settings, sync=True, publish=publish, days=days, progress=False if quiet else None,
-                               command="feedsvc sync --publish" if publish else "feedsvc sync")
-    except PipelineBusy as exc:
-        click.echo(f"feedsvc sync: {exc}", err=True)
-        sys.exit(EXIT_BUSY)
-    result = outcome.sync
-    click.echo(result.summary())
-    if outcome.build is not None:
-        click.echo(outcome.build.summary())
-    if outcome.publish_error:
-        click.echo(f"feedsvc sync: {outcome.publish_error}", err=True)
-    if result.status == "auth_failed":
-        sys.exit(2)
-    if result.status != "ok" or outcome.publish_error:
-        sys.exit(1)

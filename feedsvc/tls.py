@@ -37,7 +37,7 @@ def ensure_self_signed(data_dir: Path, hostnames=("localhost", "127.0.0.1")) -> 
     if _still_good(cert_path, key_path):
         return cert_path, key_path
     key = ec.generate_private_key(ec.SECP256R1())
-    names = []
+    names: list[x509.GeneralName] = []
     for host in hostnames:
         try:
             names.append(x509.IPAddress(ipaddress.ip_address(host)))

@@ -27,8 +27,6 @@ from typing import Any, Iterable, Mapping
 
 import pycountry
 
-from feedsvc.config import ConfigError
-
 NON_ISO_HABITS = {"UK": "GB", "EL": "GR"}
 _UID_KEYS = ("uid", "id", "country_uid", "countryUID", "UID")
 _ISO_KEYS = ("iso_code", "iso", "code", "iso2", "alpha2", "alpha_2", "country_code")
@@ -92,21 +90,20 @@ def parse_country_list(payload: Any) -> dict[str, str]:
 
 
 def load_override_file(path: Path) -> dict[str, str]:
-    """The operator's FEEDSVC_COUNTRY_MAP file; ConfigError when it is not a JSON {uid: ISO} object."""
-    name = "FEEDSVC_COUNTRY_MAP"
+    """The operator's table (FEEDSVC_COUNTRY_MAP); ValueError saying why when it is not a JSON {uid: ISO} object."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(name, f"cannot read {path}: {exc.strerror}") from None
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError(name, f"{path} is not valid JSON: {exc}") from None
+        raise ValueError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise ConfigError(name, f"{path} must hold a JSON object such as {{\"118\": \"IT\"}}")
+        raise ValueError(f"{path} must hold a JSON object such as {{\"118\": \"IT\"}}")
     table = {}
     for uid, iso in data.items():
         code = iso_country(iso)
         if code is None:
-            raise ConfigError(name, f"{path}: {uid!r} maps to {iso!r}, not an ISO 3166-1 alpha-2 code")
+            raise ValueError(f"{path}: {uid!r} maps to {iso!r}, not an ISO 3166-1 alpha-2 code")
         table[str(uid).strip()] = code
     return table
 
@@ -121,17 +118,17 @@ def shipped_table() -> dict[str, str]:
 class CountryResolver:
     """Resolves an address's `country` value to an ISO code, with a warning when it had to guess."""
 
-    def __init__(self, overrides: Mapping[str, str] | None = None, fetched: Mapping[str, str] | None = None,
-                 default: str = "IT"):
+    def __init__(self, overrides: Mapping[str, str] | None = None, fetched: Mapping[str, str] | None = None, *,
+                 default: str):
         default_code = iso_country(default)
         if default_code is None:
-            raise ConfigError("FEEDSVC_DEFAULT_COUNTRY", f"{default!r} is not an ISO 3166-1 alpha-2 code")
+            raise ValueError(f"the default country {default!r} is not an ISO 3166-1 alpha-2 code")
         self.default = default_code
         self.overrides = {}
         for uid, iso in (overrides or {}).items():
             code = iso_country(iso)
             if code is None:
-                raise ConfigError("FEEDSVC_COUNTRY_MAP", f"{uid!r} maps to {iso!r}, not an ISO alpha-2 code")
+                raise ValueError(f"{uid!r} maps to {iso!r}, not an ISO alpha-2 code")
             self.overrides[str(uid).strip()] = code
         self.fetched = {str(uid).strip(): code for uid, iso in (fetched or {}).items()
                         if (code := iso_country(iso))}

@@ -30,20 +30,17 @@ from __future__ import annotations
 
 import decimal
 import re
-import unicodedata
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, Mapping
-from urllib.parse import quote
-from zoneinfo import ZoneInfo
+from typing import NamedTuple
 
 import pycountry
 
-from feedsvc.config import ConfigError
 from feedsvc.retino import money as m
-from feedsvc.retino.countries import CountryResolver, load_override_file, parse_country_list
+from feedsvc.retino import order_url
+from feedsvc.retino.codes import is_currency
+from feedsvc.retino.context import MappingContext
 from feedsvc.retino.model import COD_ITEM_NAME, Address, Item, Order, OrderTotal
 from feedsvc.retino.text import MAX_TEXT, clean
 from feedsvc.storeden.payload import PayloadError, cart_items, money, order_timestamp, show, text
@@ -58,17 +55,6 @@ _URL = re.compile(r"https?://\S+")
 _PHONE_CHARS = re.compile(r"[0-9+/().\s-]+")
 _NON_DIGITS = re.compile(r"[^0-9]")
 _LOCALE_SPLIT = re.compile(r"[_\-.@]")
-_NOT_ALNUM = re.compile(r"[^0-9a-z]+")
-# "Cash on delivery" in the languages of Retino's and Storeden's markets, folded
-# (lower case, no accents, separators as single spaces).
-_COD_PHRASES = ("cash on delivery", "contrassegno", "nachnahme", "dobirka", "dobierka",
-                "contre remboursement", "contra reembolso", "contrareembolso", "pobranie", "pobraniem",
-                "utanvet", "rembours", "ramburs", "pouzece", "pago contra entrega", "cobro a la entrega")
-_COD_TOKENS = ("cod", "c o d")
-# ISO 4217 codes that are not money an order can be paid in.
-_NOT_A_CURRENCY = frozenset({"XXX", "XTS", "XAU", "XAG", "XPT", "XPD", "XBA", "XBB", "XBC", "XBD",
-                             "XDR", "XSU", "XUA"})
-
 
 # The kinds of mapping warning, as stored with each order's findings (rule `MAP:<kind>`), with what they mean.
 WARNING_KINDS = {
@@ -114,107 +100,6 @@ class MappingResult:
     def warnings(self) -> tuple[str, ...]:
         """The warnings' messages."""
         return tuple(note.message for note in self.notes)
-
-
-def checkout_labels(payload: object) -> dict[str, str]:
-    """{method code: label} from a checkoutMethods.json answer (its `payment_setup`)."""
-    setup = payload.get("payment_setup") if isinstance(payload, dict) else None
-    if not isinstance(setup, dict):
-        return {}
-    labels = {}
-    for code, entry in setup.items():
-        label = clean(text(entry.get("label"))) if isinstance(entry, dict) else ""
-        if label:
-            labels[str(code).strip()] = label
-    return labels
-
-
-def _fold(value: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", value.casefold())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return _NOT_ALNUM.sub(" ", plain).strip()
-
-
-def looks_like_cod(label: str) -> bool:
-    """True when a payment label or code says cash on delivery, in any of several languages."""
-    folded = _fold(label)
-    if not folded:
-        return False
-    if folded in _COD_TOKENS or "cod" in folded.split(" "):
-        return True
-    return any(phrase in folded for phrase in _COD_PHRASES)
-
-
-@dataclass(frozen=True)
-class MappingContext:
-    """Everything mapping needs besides the order: shop settings and reference data.
-
-    `countries` defaults to a resolver with the shipped table and `default_country`.
-    """
-
-    vat_rate: Decimal = Decimal("22")
-    currency: str = "EUR"
-    cod_methods: frozenset[str] = frozenset({"mark"})
-    default_country: str = "IT"
-    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Rome"))
-    order_url: str = ""
-    checkout_labels: Mapping[str, str] = field(default_factory=dict)
-    countries: CountryResolver | None = None
-
-    def __post_init__(self) -> None:
-        rate = Decimal(self.vat_rate)
-        if not rate.is_finite() or not 0 <= rate <= 100:
-            raise ConfigError("FEEDSVC_VAT_RATE", f"must be between 0 and 100, got {self.vat_rate!r}")
-        object.__setattr__(self, "vat_rate", rate)
-        currency = str(self.currency).strip().upper()
-        if not _is_currency(currency):
-            raise ConfigError("FEEDSVC_CURRENCY", f"{self.currency!r} is not an ISO 4217 currency code")
-        object.__setattr__(self, "currency", currency)
-        object.__setattr__(self, "cod_methods", frozenset(str(c).strip() for c in self.cod_methods))
-        pattern = self.order_url.strip()
-        if pattern and not _URL.fullmatch(pattern.replace("{order_id}", "x").replace("{code}", "x")):
-            raise ConfigError("FEEDSVC_ORDER_URL", f"expected an absolute http(s) URL pattern such as "
-                                                   f"https://admin.example.com/orders/{{order_id}}, got {pattern!r}")
-        object.__setattr__(self, "order_url", pattern)
-        object.__setattr__(self, "checkout_labels", dict(self.checkout_labels))
-        if self.countries is None:
-            object.__setattr__(self, "countries", CountryResolver(default=self.default_country))
-
-    @classmethod
-    def from_settings(cls, settings, *, checkout_methods: Any = None, countries: Any = None) -> "MappingContext":
-        """A context from Settings, the cached checkoutMethods.json and /countries/list.json answers."""
-        overrides = load_override_file(settings.country_map_file) if settings.country_map_file else None
-        fetched = parse_country_list(countries) if countries else None
-        return cls(
-            vat_rate=settings.vat_rate,
-            currency=settings.currency,
-            cod_methods=settings.cod_methods,
-            default_country=settings.default_country,
-            timezone=settings.zone,
-            order_url=settings.order_url,
-            checkout_labels=checkout_labels(checkout_methods),
-            countries=CountryResolver(overrides, fetched, settings.default_country),
-        )
-
-    def fingerprint(self) -> str:
-        """Everything in the context that can change a mapped order, as one stable string."""
-        countries = self.countries
-        return repr((
-            str(self.vat_rate), self.currency, sorted(self.cod_methods), self.default_country,
-            str(self.timezone), self.order_url, sorted(self.checkout_labels.items()),
-            countries.default, sorted(countries.overrides.items()), sorted(countries.fetched.items()),
-            sorted(countries.shipped.items()),
-        ))
-
-    def is_cod(self, payment_code: str) -> bool:
-        """Whether a payment method means cash on delivery (configured codes, or what it says)."""
-        return (payment_code in self.cod_methods or looks_like_cod(payment_code)
-                or looks_like_cod(self.checkout_labels.get(payment_code, "")))
-
-
-def _is_currency(code: str) -> bool:
-    return (len(code) == 3 and code.isascii() and code.isalpha() and code not in _NOT_A_CURRENCY
-            and pycountry.currencies.get(alpha_3=code) is not None)
 
 
 # -- pieces -------------------------------------------------------------------
@@ -438,7 +323,7 @@ def _currency(raw: dict, context: MappingContext, warnings: _Warnings) -> str:
     if not given:
         return context.currency
     code = given.upper()
-    if _is_currency(code):
+    if is_currency(code):
         return code
     warnings.add("currency", f"currency {show(given)} is not an ISO 4217 code; used {context.currency}")
     return context.currency
@@ -486,10 +371,9 @@ def _totals(items: list[Item], raw: dict, cart: dict, warnings: _Warnings) -> Or
 def _order_url(context: MappingContext, order_id: str, code: str, warnings: _Warnings) -> str | None:
     if not context.order_url:
         return None
-    url = context.order_url.replace("{order_id}", quote(order_id, safe="")).replace("{code}", quote(code, safe=""))
-    if len(url) > 2000 or not _URL.fullmatch(url):
+    url = order_url.fill(context.order_url, order_id=order_id, code=code)
+    if url is None:
         warnings.add("order-url", "ORDER_URL left out: the pattern does not give a usable URL for this order")
-        return None
     return url
 
 

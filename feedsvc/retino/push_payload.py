@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from feedsvc.retino import money
 from feedsvc.retino.model import Address, Item, Order, Price
+from feedsvc.storeden.vocabulary import status_or_none
 
 # -- statuses (§5) ---------------------------------------------------------------------
 
@@ -46,16 +47,9 @@ STATUS_TABLE: dict[int, tuple[tuple[str, ...], tuple[str, ...]] | None] = {
 NOT_PUSHED = frozenset(status for status, paths in STATUS_TABLE.items() if paths is None)
 
 
-def _status_number(storeden_status: Any) -> int | None:
-    try:
-        return int(str(storeden_status).strip())
-    except ValueError:
-        return None
-
-
 def is_pushed(storeden_status: Any) -> bool:
     """False for the statuses never sent to Retino (6 Archived/Deleted, 7 Aborted)."""
-    return _status_number(storeden_status) not in NOT_PUSHED
+    return status_or_none(storeden_status) not in NOT_PUSHED
 
 
 def retino_statuses(storeden_status: Any, *, pickup: bool) -> tuple[str, ...]:
@@ -63,7 +57,8 @@ def retino_statuses(storeden_status: Any, *, pickup: bool) -> tuple[str, ...]:
 
     Empty for 6/7 (not pushed) and for a status the table does not know.
     """
-    paths = STATUS_TABLE.get(_status_number(storeden_status))
+    status = status_or_none(storeden_status)
+    paths = STATUS_TABLE.get(status) if status is not None else None
     if paths is None:
         return ()
     return paths[1] if pickup else paths[0]

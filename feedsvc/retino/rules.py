@@ -16,7 +16,6 @@ memoised by their text, since a feed repeats the same few hundred values.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -24,17 +23,15 @@ from functools import lru_cache
 
 from lxml import etree
 
+from feedsvc.retino.model import COD_ITEM_NAME
 from feedsvc.retino.seen import SeenValues
+from feedsvc.storeden.vocabulary import looks_like_cod
 
-COD_NAME = "Cash on Delivery"
 _MONEY_2DP = re.compile(r"^-?[0-9]+\.[0-9]{2}$")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _SEVERAL = re.compile(r"[,;\s]")
 _DAMAGE = re.compile("[\x80-\x9f\ufffd]")
-_COD_WORDS = ("cash on delivery", "contrassegno", "nachnahme", "dobirka", "contre-remboursement",
-              "contre remboursement", "contra reembolso", "pobranie", "utanvet", "rembours", "dobierka",
-              "ramburs", "pouzece")
 CENT = Decimal("0.01")
 ONE = Decimal(1)
 
@@ -154,16 +151,6 @@ def parse_date(value: str) -> datetime | None:
         return datetime.fromisoformat(value)
     except ValueError:
         return None
-
-
-def _fold(value: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", value.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-def looks_like_cod(name: str) -> bool:
-    folded = _fold(name).strip()
-    return folded in ("cod", "c.o.d.", "dobirka") or any(word in folded for word in _COD_WORDS)
 
 
 _MONEY_TAGS = frozenset(("WITH_VAT", "WITHOUT_VAT", "VAT", "ROUNDING"))
@@ -612,7 +599,7 @@ class OrderChecker:
                 texts.append(child.text)
         if kind == "billing":
             name = (parts["NAME"].text or "").strip()
-            if name != COD_NAME and _looks_like_cod(name):  # I3
+            if name != COD_ITEM_NAME and _looks_like_cod(name):  # I3
                 return None
         return kind, (with_vat, without_vat, vat), None
 
@@ -720,10 +707,10 @@ class OrderChecker:
 
     def _cod_name(self, out, name_element, where):
         name = _text_of(name_element).strip()
-        if name != COD_NAME and _looks_like_cod(name):
+        if name != COD_ITEM_NAME and _looks_like_cod(name):
             self._add(out, "I3", "warning", name_element, f"{where}/NAME",
                       f"billing item {name!r} looks like cash on delivery; Retino only recognises "
-                      f"the exact name {COD_NAME!r}")
+                      f"the exact name {COD_ITEM_NAME!r}")
 
     def _item_kinds(self, out, element, types, path):
         if types and "product" not in types:

@@ -10,7 +10,6 @@ secret appear in no message and no log line.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import random
 import time
@@ -20,7 +19,9 @@ from typing import Any, Callable, Iterator
 import httpx
 
 from feedsvc import __version__, jsonutil
+from feedsvc.retry_after import parse_retry_after
 from feedsvc.storeden.throttle import Throttle
+from feedsvc.storeden.vocabulary import STOREDEN_RATE
 
 log = logging.getLogger("feedsvc.storeden")
 
@@ -74,22 +75,9 @@ def _error_message(body: Any, text: str) -> str:
     return text[:500]
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 class StoredenClient:
-    def __init__(self, base_url: str, key: str, exchange: str, *, rate_requests: int = 5,
-                 rate_seconds: float = 60.0, transport: httpx.BaseTransport | None = None,
+    def __init__(self, base_url: str, key: str, exchange: str, *, rate_requests: int = STOREDEN_RATE.requests,
+                 rate_seconds: float = STOREDEN_RATE.seconds, transport: httpx.BaseTransport | None = None,
                  connect_timeout: float = 10.0, read_timeout: float = 60.0,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
                  max_attempts: int = 4, max_429: int = 8, backoff: float = 1.0):
@@ -155,7 +143,7 @@ class StoredenClient:
                 self.stats.responses_429 += 1
                 if throttled > self.max_429:
                     raise StoredenThrottledError(f"Storeden kept answering 429 to {path}", status=429, path=path)
-                wait = _retry_after(response.headers.get("retry-after"))
+                wait = parse_retry_after(response.headers.get("retry-after"))
                 self.throttle.fill()
                 if wait is not None:
                     self._pause(wait)
@@ -211,7 +199,7 @@ class StoredenClient:
         skip = 0
         while True:
             params: dict[str, Any] = {"limit": limit, "skip": skip}
-            if from_ts is not None:
+            if from_ts is not None and to_ts is not None:
                 params.update({"from": int(from_ts), "to": int(to_ts)})
             if since is not None:
                 params["since"] = int(since)
@@ -272,7 +260,7 @@ class StoredenClient:
             return None, None
         return body, text
 
-    def get_tracking(self, order_id: str) -> dict | None:
+    def get_tracking(self, order_id: str) -> dict | list | None:
         return self.get_tracking_raw(order_id)[0]
 
     def checkout_methods(self) -> dict:

@@ -1,4 +1,4 @@
-"""Reading Storeden order payloads: both `cart.items` shapes, order dates, money values.
+"""Reading Storeden order payloads: both `cart.items` shapes, order and event dates, money values.
 
 Storeden's `order.json` keys cart items by `"<product uid>#|#<options>"` (or by
 the bare uid); `legacy_order.json` sends a list whose items carry
@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 ITEM_KEY_SEPARATOR = "#|#"
 # No real price or quantity comes near this; beyond it Decimal's 28 digits could round silently.
@@ -100,6 +101,7 @@ def cart_items(cart: object) -> list[CartLine]:
     if not isinstance(cart, dict):
         raise PayloadError("cart is missing or not an object")
     items = cart.get("items")
+    entries: list[tuple[str | None, Any]]
     if isinstance(items, dict):
         entries = [(str(key), value) for key, value in items.items()]
     elif isinstance(items, list):
@@ -143,6 +145,18 @@ def parse_iso(value: str) -> int:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise PayloadError(f"ISO date without a UTC offset: {show(value)}")
     return int(moment.timestamp())
+
+
+def latest_event_ts(entry: dict) -> int | None:
+    """When the latest of an orders_filter.json entry's `events` happened (epoch seconds); None without one."""
+    stamps = []
+    for event in entry.get("events") or []:
+        if isinstance(event, dict) and isinstance(event.get("iso_date"), str):
+            try:
+                stamps.append(parse_iso(event["iso_date"]))
+            except ValueError:
+                continue
+    return max(stamps) if stamps else None
 
 
 def _epoch(value: object) -> int | None:

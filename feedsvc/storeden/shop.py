@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any, cast
 
 from feedsvc.storeden.vocabulary import SHIPPED_STATUSES, STATUS_GROUPS, STATUS_NAMES
 
@@ -180,7 +181,7 @@ class Shop:
         }
 
     def _cart(self, rng: random.Random, payment: str) -> dict:
-        items = {}
+        items: dict[str, dict[str, Any]] = {}
         for _ in range(rng.choice([1, 1, 2, 2, 3, 4, 5])):
             title, sku, price, variants = rng.choice(PRODUCTS)
             uid = 100000 + PRODUCTS.index((title, sku, price, variants)) * 17
@@ -302,7 +303,7 @@ class Shop:
             movable = sorted((o for o in self.orders.values() if type(o.status) is int and o.status in (0, 1, 2, 3)
                               and o.order_id not in created), key=lambda o: o.order_id)
             for order in rng.sample(movable, min(status_changes, len(movable))):
-                order.order["status"] = {0: 1, 1: 2, 2: 3, 3: 4}[order.status]
+                order.order["status"] = {0: 1, 1: 2, 2: 3, 3: 4}[cast(int, order.status)]
                 if order.status == 3 and order.tracking is None:
                     order.tracking = self._tracking(rng, order, now_ts)
                 self._event(order, now_ts)

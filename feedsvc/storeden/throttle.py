@@ -14,6 +14,8 @@ import time
 from collections import deque
 from typing import Callable
 
+from feedsvc.storeden.vocabulary import parse_limit_header
+
 
 class Throttle:
     def __init__(self, requests: int, seconds: float, *, clock: Callable[[], float] = time.monotonic,
@@ -58,15 +60,10 @@ class Throttle:
 
     def observe_limit(self, header: str | None) -> None:
         """Adjust to `X-Storeden-Limit: <left>/<quota>`; ignore anything malformed."""
-        if not header:
+        limit = parse_limit_header(header)
+        if limit is None:
             return
-        left_text, _, quota_text = header.partition("/")
-        try:
-            left, quota = int(left_text.strip()), int(quota_text.strip())
-        except ValueError:
-            return
-        if quota < 1 or left < 0 or left > quota:
-            return
+        left, quota = limit
         with self._lock:
             if quota < self.requests:
                 self.requests = quota

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, Response
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from feedsvc.config import Settings, load_settings
 from feedsvc.delivery import DeliveryLog
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> Flask:
                       SESSION_COOKIE_SECURE=settings.tls_enabled or settings.trust_proxy,
                       PROPAGATE_EXCEPTIONS=False, TRAP_HTTP_EXCEPTIONS=False)
     if settings.trust_proxy:
-        app.wsgi_app = TrustedProxies(app.wsgi_app, settings.proxy_networks)
+        app.wsgi_app = TrustedProxies(app.wsgi_app, settings.proxy_networks)  # type: ignore[method-assign]
 
     from feedsvc.web import dashboard, deliveries, delivery, feed, health, metrics
     app.register_blueprint(feed.bp)
@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         if isinstance(error, BadParameter):
             text += f"{error.description}\n"
         response = Response(text, status=error.code, mimetype="text/plain")
-        if error.code == 405:
+        if isinstance(error, MethodNotAllowed):
             response.headers["Allow"] = ", ".join(error.valid_methods or [])
         return response
 

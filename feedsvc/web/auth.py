@@ -13,8 +13,6 @@ one a trusted proxy forwarded (see `proxy.py`).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import ipaddress
@@ -27,7 +25,7 @@ from pathlib import Path
 
 from flask import Response, current_app, request
 
-from feedsvc.store import AuthFailures
+from feedsvc.auth_failures import AuthFailures
 
 REALM_HEADER = 'Basic realm="feedsvc", charset="UTF-8"'
 TOKEN_USER = "(token)"
@@ -43,16 +41,11 @@ def check_token(given: str, settings) -> bool:
 
 
 def basic_credentials() -> tuple[str, str] | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic" or not encoded:
+    """(user, password) from `Authorization: Basic …` (werkzeug parses it), or None."""
+    auth = request.authorization
+    if auth is None or auth.type != "basic" or auth.username is None:
         return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, sep, password = decoded.partition(":")
-    return (user, password) if sep else None
+    return auth.username, auth.password or ""
 
 
 def credentials_match(given: tuple[str, str] | None, settings) -> bool:
@@ -68,8 +61,9 @@ def check_basic(settings) -> bool:
 
 
 def bearer_token() -> str | None:
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+    """The token of `Authorization: Bearer …`, or None."""
+    auth = request.authorization
+    return auth.token if auth is not None and auth.type == "bearer" and auth.token else None
 
 
 class FailureLimiter:
@@ -86,7 +80,7 @@ class FailureLimiter:
         self.per_user, self.per_address, self.window, self.clock = per_user, per_address, window, clock
         self._lock = threading.Lock()
         self._store: AuthFailures | None = None
-        self._pid = None
+        self._pid: int | None = None
 
     def _failures(self) -> AuthFailures:
         if self._store is None or self._pid != os.getpid():  # a forked worker opens its own connection

@@ -21,6 +21,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 from lxml import etree
 
 from feedsvc import jsonutil
+from feedsvc.backfill import read_progress
 from feedsvc.pipeline import PipelineBusy, pipeline_state, start_in_background
 from feedsvc.publish import current_snapshot
 from feedsvc.store import Store
@@ -29,6 +30,7 @@ from feedsvc.web.auth import require_basic_auth as _require_basic_auth
 from feedsvc.web.charts import orders_per_day_svg
 from feedsvc.web.highlight import highlight_json, highlight_xml
 from feedsvc.web.params import Exact, Number, OneOf, Text, link, query_values
+from feedsvc.web import push_view
 
 bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -89,7 +91,7 @@ def _when(ts) -> str:
 
 @bp.app_template_filter("age")
 def _age(seconds) -> str:
-    from feedsvc.build import format_age
+    from feedsvc.durations import format_age
     return format_age(seconds)
 
 
@@ -116,8 +118,7 @@ def overview():
     settings = _settings()
     snapshot = current_snapshot(settings.snapshots_dir)
     now = time.time()
-    from feedsvc.backfill import read_progress
-    from feedsvc.web.deliveries import delivery_summary
+    from feedsvc.web.deliveries import delivery_summary  # deliveries.py builds on this module
 
     running = running_pipeline() is not None
     with _store() as store:
@@ -128,11 +129,13 @@ def overview():
         publish_error = store.last_publish_error()
         offset = int(datetime.now(settings.zone).utcoffset().total_seconds())
         per_day = store.orders_per_day(_window_start(), offset, settings.exclude_statuses)
+        push = push_view.overview(settings, store, now)
     chart = orders_per_day_svg(per_day, days=settings.days, today=int((now + offset) // 86400))
     next_sync = (last_run.started_at + settings.sync_interval) if last_run else None
     return _render("overview.html", snapshot=snapshot, now=now, last_run=last_run, quarantined=quarantined,
                    warnings=warnings, publish_error=publish_error, chart=chart, next_sync=next_sync,
-                   settings=settings, backfill=backfill, summary=delivery_summary(settings, now), feed_path=url_for("feed.basic_feed"),
+                   settings=settings, feed_path=url_for("feed.basic_feed"), push=push, backfill=backfill,
+                   summary=delivery_summary(settings, now),
                    token_path_masked="/feed/" + "•" * 12 + ".xml")
 
 
@@ -161,13 +164,15 @@ def orders():
                                           cod=yes_no.get(filters["cod"]), has_package=yes_no.get(filters["package"]),
                                           sort=filters["sort"], descending=filters["dir"] == "desc",
                                           page=page, per_page=PER_PAGE)
+        badges = push_view.badges(settings, store, [row["order_id"] for row in rows]) \
+            if settings.push_enabled else None
     pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
 
     def orders_link(**changes) -> str:
         return link("dashboard.orders", **{**filters, "q": filters["q"] or None, **changes})
 
     return _render("orders.html", rows=rows, total=total, page=page, pages=pages, filters=filters, status=status,
-                   descending=filters["dir"] == "desc", orders_link=orders_link)
+                   descending=filters["dir"] == "desc", orders_link=orders_link, push_badges=badges)
 
 
 @bp.route("/order")
@@ -205,10 +210,12 @@ def _order_page(code: str):
             fragment = highlight_xml(order_xml(mapped.order).decode("utf-8"))
         except MappingError as exc:
             error = str(exc)
+    with _store() as store:
+        push = push_view.order_state(settings, store, stored, mapped, reason)
     raw = highlight_json(jsonutil.dumps(stored.raw, indent=2)) if stored.raw_text else ""
     tracking = highlight_json(jsonutil.dumps(stored.tracking, indent=2)) if stored.tracking_text else ""
     return _render("order.html", stored=stored, mapped=mapped, error=error, fragment=fragment, raw=raw,
-                   tracking=tracking, findings=findings, reason=reason)
+                   tracking=tracking, findings=findings, reason=reason, push=push)
 
 
 def _feed_orders(path, start: int, count: int) -> tuple[list[tuple[str, str]], int]:
@@ -275,7 +282,8 @@ def _quarantined_raw(order_id: str):
 def syncs():
     with _store() as store:
         runs = store.list_sync_runs(100)
-    return _render("syncs.html", runs=runs)
+        push_runs = store.list_push_runs(100) if _settings().push_enabled else None
+    return _render("syncs.html", runs=runs, push_runs=push_runs)
 
 
 def _running_view(state: dict | None) -> dict | None:

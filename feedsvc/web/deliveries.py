@@ -15,8 +15,8 @@ from datetime import datetime
 
 from flask import Blueprint, current_app
 
-from feedsvc.build import format_age
 from feedsvc.delivery import Delivery, DeliveryLog
+from feedsvc.durations import format_age
 from feedsvc.web.charts import STATUS_CLASSES, requests_per_day_svg
 from feedsvc.web.dashboard import CSP, PAGE, _render, require_basic_auth
 from feedsvc.web.params import OneOf, link, query_values

@@ -7,10 +7,11 @@ middle of a download cannot mix two snapshots.
 
 from __future__ import annotations
 
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import formatdate
 
 from flask import Blueprint, Response, abort, current_app, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import unquote_etag
 from werkzeug.wsgi import wrap_file
 
 from feedsvc.publish import open_current
@@ -24,40 +25,16 @@ SEND_CHUNK = 4 << 20
 
 
 def _accepts_gzip() -> bool:
-    for part in request.headers.get("Accept-Encoding", "").split(","):
-        coding, *params = [piece.strip() for piece in part.split(";")]
-        if coding.lower() not in ("gzip", "x-gzip"):
-            continue
-        quality = 1.0
-        for param in params:
-            if param.startswith("q="):
-                try:
-                    quality = float(param[2:])
-                except ValueError:
-                    quality = 0.0
-        return quality > 0
-    return False
-
-
-def _etag_matches(header: str, etag: str) -> bool:
-    for candidate in header.split(","):
-        candidate = candidate.strip()
-        if candidate == "*" or candidate.removeprefix("W/") == etag:
-            return True
-    return False
+    """Whether Accept-Encoding takes gzip (or x-gzip, or `*`) with a quality above 0."""
+    return request.accept_encodings.best_match(("gzip", "x-gzip")) is not None
 
 
 def _not_modified(etag: str, modified: float) -> bool:
-    if_none_match = request.headers.get("If-None-Match")
-    if if_none_match is not None:
-        return _etag_matches(if_none_match, etag)
-    since = request.headers.get("If-Modified-Since")
-    if since:
-        try:
-            return int(modified) <= parsedate_to_datetime(since).timestamp()
-        except (TypeError, ValueError, IndexError):
-            return False
-    return False
+    """RFC 9110 §13.1: If-None-Match (weak comparison) decides when present, else If-Modified-Since."""
+    if "If-None-Match" in request.headers:
+        return request.if_none_match.contains_weak(unquote_etag(etag)[0])
+    since = request.if_modified_since
+    return since is not None and int(modified) <= since.timestamp()
 
 
 def serve_snapshot(gzip_url: bool) -> Response:
@@ -113,7 +90,7 @@ def _not_found() -> Response:
     try:
         abort(404)
     except HTTPException as error:
-        return current_app.handle_http_exception(error)
+        return current_app.make_response(current_app.handle_http_exception(error))
 
 
 @bp.route("/feed/<token>.xml", methods=["GET", "HEAD"])

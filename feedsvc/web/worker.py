@@ -33,6 +33,8 @@ from gevent.server import StreamServer
 from gunicorn.sock import ssl_context
 from gunicorn.workers.ggevent import GeventWorker
 
+from feedsvc.config import default_value
+
 
 def shut_down(sock) -> None:
     """End the TCP connection under `sock` (TLS or not) so a greenlet blocked on it wakes up with EOF.
@@ -53,8 +55,9 @@ def shut_down(sock) -> None:
 class DeadlineWorker(GeventWorker):
     """gunicorn's gevent worker with a handshake-and-headers deadline per connection."""
 
-    header_timeout: float = 10.0  # set from FEEDSVC_HEADER_TIMEOUT by gunicorn.conf.py
-    send_timeout: float = 60.0  # set from FEEDSVC_SEND_TIMEOUT
+    # Set from the settings by the gunicorn configuration (FEEDSVC_HEADER_TIMEOUT, FEEDSVC_SEND_TIMEOUT).
+    header_timeout: float = default_value("header_timeout")
+    send_timeout: float = default_value("send_timeout")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -4,22 +4,28 @@ wrong token, unknown store, a storm of 429/5xx, statuses, partial updates, shipm
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import httpx
 import pytest
 
 from feedsvc import jsonutil
-from feedsvc.retino.api import (Confirmed, RetinoAuthError, RetinoClient, RetinoNotFound, RetinoRejected,
-                                RetinoUnknownStore, Rejected)
-from feedsvc.retino.api_sandbox import RetinoSandboxServer
-from feedsvc.retino.mapping import MappingContext, MappingError, checkout_labels, map_order
+from feedsvc.build import mapping_context_from
+from feedsvc.config import defaults
+from feedsvc.retino.answers import Confirmed, Rejected
+from feedsvc.retino.api import RetinoAuthError, RetinoClient, RetinoNotFound, RetinoRejected, RetinoUnknownStore
+from feedsvc.retino.context import checkout_labels
+from feedsvc.retino.mapping import MappingError, map_order
 from feedsvc.retino.push_payload import is_pickup, is_pushed, order_json, status_history
+from feedsvc.retino.sandbox import RetinoSandboxServer
 from feedsvc.storeden.shop import CHECKOUT_METHODS, Shop
 from tests.integration.servers import ROOT, free_port
 
+DEFAULT_CONTEXT = mapping_context_from(defaults())
+
 TOKEN = "rt_8f3c1a9d2b7e4f60"
 STORE = "main-shop"
-CONTEXT = MappingContext(checkout_labels=checkout_labels(CHECKOUT_METHODS))
+CONTEXT = replace(DEFAULT_CONTEXT, checkout_labels=checkout_labels(CHECKOUT_METHODS))
 
 
 def shop_payloads(count, seed=5):
@@ -229,7 +235,7 @@ def test_the_simulator_refuses_bulk_calls_over_100_and_takes_the_documents_examp
 def test_the_command_prints_the_settings_and_serves(tmp_path):
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-c", "from feedsvc.retino.api_sandbox import retino_sandbox_command as c; c()",
+        [sys.executable, "-c", "from feedsvc.commands.retino_sandbox import retino_sandbox_command as c; c()",
          "--port", str(port), "--token", TOKEN, "--store-id", "shop-uk"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -102,8 +102,13 @@ def _assert_equal_to(reference, data_dir: Path, sandbox, now: float) -> None:
     assert current_snapshot(settings.snapshots_dir).xml_path.read_bytes() == reference[1]
 
 
+# The push's own points are killed in test_push_crash.py, which checks them in its turn.
+PUSH_POINTS = {"retino-answered", "shipment-sent"}
+
+
 def test_every_kill_point_is_covered():
-    assert {point.split(":")[0] for _, _, point in BACKFILL_KILLS + LATER_KILLS} == set(POINTS)
+    covered = {point.split(":")[0] for _, _, point in BACKFILL_KILLS + LATER_KILLS}
+    assert covered == set(POINTS) - PUSH_POINTS
 
 
 @pytest.fixture(scope="module")

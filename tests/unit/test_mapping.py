@@ -1,6 +1,7 @@
 """Mapping Storeden orders to Retino orders: exact output, both item shapes, COD, coupons, rounding,
 addresses, codes, hostile data, and a property test over mutated payloads."""
 
+from dataclasses import replace
 import copy
 import json
 from datetime import datetime
@@ -12,18 +13,19 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from feedsvc import jsonutil
-from feedsvc.config import ConfigError, Settings
-from feedsvc.retino import rules
-from feedsvc.retino.countries import CountryResolver
-from feedsvc.retino.mapping import (MappingContext, MappingError, checkout_labels, language, looks_like_cod,
-                                    map_order, package_numbers, phone_number)
+from feedsvc.build import mapping_context_from
+from feedsvc.config import ConfigError, defaults
+from feedsvc.retino.context import InvalidContext, checkout_labels
+from feedsvc.retino.mapping import MappingError, language, map_order, package_numbers, phone_number
 from feedsvc.retino.model import COD_ITEM_NAME, Address
 from feedsvc.retino.render import order_xml
 from feedsvc.retino.text import MAX_TEXT
+from feedsvc.retino.validate import validate_bytes
+from feedsvc.storeden.vocabulary import looks_like_cod
 
 D = Decimal
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-CONTEXT = MappingContext()
+CONTEXT = mapping_context_from(defaults())
 
 
 def load(name):
@@ -99,7 +101,7 @@ def test_both_cart_item_shapes_give_the_same_order():
 
 def test_spec_example_order_10482():
     raw, tracking, summary = spec_order(0)
-    result = map_order(raw, tracking=tracking, summary=summary, context=MappingContext(checkout_labels=LABELS))
+    result = map_order(raw, tracking=tracking, summary=summary, context=replace(CONTEXT, checkout_labels=LABELS))
     order = result.order
     assert result.warnings == ()
     assert (order.order_id, order.code, order.date, order.currency, order.language) == \
@@ -126,7 +128,7 @@ def test_spec_example_order_10482():
 
 def test_spec_example_order_10483_cod_two_parcels_and_a_coupon():
     raw, tracking, summary = spec_order(1)
-    order = map_order(raw, tracking=tracking, summary=summary, context=MappingContext(checkout_labels=LABELS)).order
+    order = map_order(raw, tracking=tracking, summary=summary, context=replace(CONTEXT, checkout_labels=LABELS)).order
     assert order.code == "10483" and order.phone is None
     assert order.package_numbers == ("084012345678912", "084012345678913")
     assert order.billing.vat_id == "IT01234567890" and order.shipping.vat_id == ""
@@ -172,7 +174,7 @@ def test_cod_without_fee_is_still_cash_on_delivery():
 ])
 def test_cod_recognised_from_the_label_or_the_code(code, label):
     raw = order_10483(paymentProfile=code)
-    context = MappingContext(checkout_labels={code: label} if label else {}, cod_methods=frozenset())
+    context = replace(CONTEXT, checkout_labels={code: label} if label else {}, cod_methods=frozenset())
     cod = only_item(map_order(raw, context=context).order, "billing")
     assert (cod.name, cod.code) == (COD_ITEM_NAME, f"payment-{code}")
 
@@ -180,27 +182,27 @@ def test_cod_recognised_from_the_label_or_the_code(code, label):
 def test_cod_from_configured_method_codes_only_when_nothing_else_says_so():
     raw = order_10483(paymentProfile="5cf8c7f316f46a273b221933", paymentAmount=0)
     raw["total"] = None
-    plain = only_item(map_order(raw, context=MappingContext(checkout_labels=LABELS)).order, "billing")
+    plain = only_item(map_order(raw, context=replace(CONTEXT, checkout_labels=LABELS)).order, "billing")
     assert plain.name == "Pay By Cash"  # cash on pick-up is not cash on delivery unless configured
-    configured = MappingContext(checkout_labels=LABELS, cod_methods=frozenset({"5cf8c7f316f46a273b221933"}))
+    configured = replace(CONTEXT, checkout_labels=LABELS, cod_methods=frozenset({"5cf8c7f316f46a273b221933"}))
     assert only_item(map_order(raw, context=configured).order, "billing").name == COD_ITEM_NAME
 
 
 def test_other_payments_get_their_label_or_their_code():
     raw = order_10483(paymentProfile="paypalcheckout", paymentAmount=D("1.50"))
     raw["total"] = None
-    billing = only_item(map_order(raw, context=MappingContext(checkout_labels=LABELS)).order, "billing")
+    billing = only_item(map_order(raw, context=replace(CONTEXT, checkout_labels=LABELS)).order, "billing")
     assert (billing.name, billing.code, billing.total_price.with_vat) == \
         ("Paypal / Credit Card", "payment-paypalcheckout", D("1.50"))
     raw["payment"] = raw["cart"]["paymentProfile"] = "credit-card"
-    billing = only_item(map_order(raw, context=MappingContext(checkout_labels=LABELS)).order, "billing")
+    billing = only_item(map_order(raw, context=replace(CONTEXT, checkout_labels=LABELS)).order, "billing")
     assert (billing.name, billing.code) == ("credit-card", "payment-credit-card")
 
 
 def test_payment_code_falls_back_to_the_cart_and_then_to_nothing():
     raw = order_10483(paymentProfile="stripe")
     raw.pop("payment")
-    assert only_item(map_order(raw, context=MappingContext(checkout_labels=LABELS)).order, "billing").code == \
+    assert only_item(map_order(raw, context=replace(CONTEXT, checkout_labels=LABELS)).order, "billing").code == \
         "payment-stripe"
     raw["cart"].pop("paymentProfile")
     raw["cart"]["paymentAmount"] = None
@@ -219,18 +221,26 @@ def test_cod_labels_in_many_languages():
         assert not looks_like_cod(label), label
 
 
-_COD_FRAGMENTS = ["cash on delivery", "Cash-On-Delivery", "COD", "c.o.d.", "contrassegno", "Nachnahme", "dobírka",
-                  "DOBIERKA", "pobranie", "utánvét", "rembours", "ramburs", "pouzeće", "contre-remboursement",
-                  "contra reembolso", "card", "pay", " ", "-", "(", "/", "x", "é", "\u0301"]
+GOOD_FEED = (FIXTURES / "retino" / "two_orders.xml").read_text(encoding="utf-8")
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.one_of(st.sampled_from(_COD_FRAGMENTS), st.text(max_size=4)), max_size=6).map("".join))
-def test_every_label_the_validator_calls_cod_is_mapped_to_cash_on_delivery(label):
-    # The validator warns (I3) about COD-like billing names other than "Cash on Delivery";
-    # the mapping must never produce one, so it recognises at least what the validator does.
-    if rules.looks_like_cod(label):
-        assert looks_like_cod(label)
+@pytest.mark.parametrize("label, cod", [
+    # the words of the validator's former list, and of the mapping's, and relatives
+    ("Contrassegno", True), ("Nachnahme", True), ("Dobírka", True), ("Dobierka", True), ("COD", True),
+    ("C.O.D.", True), ("Contre-remboursement", True), ("Contra reembolso", True), ("Contrareembolso", True),
+    ("Za pobraniem", True), ("Utánvét", True), ("Rembours", True), ("Ramburs", True), ("Pouzeće", True),
+    ("Pago contra entrega", True), ("Cobro a la entrega", True), ("cash-on-delivery", True),
+    ("Credit Card (Stripe)", False), ("Pay By Cash", False), ("codice sconto", False), ("Bonifico", False),
+])
+def test_the_mapping_and_the_validator_agree_on_cash_on_delivery(label, cod):
+    # The validator warns (I3) about a COD-like billing name other than "Cash on Delivery"; the mapping
+    # names such a payment "Cash on Delivery". Both read the words in storeden/vocabulary.py.
+    raw = order_10483(paymentProfile="method-x")
+    context = replace(CONTEXT, checkout_labels={"method-x": label}, cod_methods=frozenset())
+    assert (only_item(map_order(raw, context=context).order, "billing").name == COD_ITEM_NAME) == cod
+    feed = GOOD_FEED.replace("<NAME>Cash on Delivery</NAME>", f"<NAME>{label}</NAME>")
+    report = validate_bytes(feed.encode("utf-8"), now=datetime(2026, 6, 9, 18, 0, 0))
+    assert any(f.code == "I3" for f in report.findings) == cod
 
 
 @pytest.mark.parametrize("sale", [D("10.00"), D("-10.00"), 10, "10"])
@@ -343,7 +353,7 @@ def test_rounding_never_takes_the_order_total_below_zero():
        rate=st.sampled_from([D(0), D(4), D("5.5"), D(10), D(21), D(22)]))
 def test_any_discount_gives_a_total_at_or_above_zero_with_exact_arithmetic(price, shipping, sale, shop_total, rate):
     result = map_order(_one_product_order(price, sale=sale, shipping=shipping, total=shop_total),
-                       context=MappingContext(vat_rate=rate))
+                       context=replace(CONTEXT, vat_rate=rate))
     order = result.order
     assert order.total.with_vat >= 0
     assert_money_identities(order)
@@ -406,7 +416,7 @@ def test_fraction_amount_that_misses_a_cent_is_refused():
 
 @pytest.mark.parametrize("rate", [D(0), D("5.5"), D(10), D(21), D(22)])
 def test_configured_vat_rate_applies_to_every_line(rate):
-    order = map_order(order_10483(), context=MappingContext(vat_rate=rate)).order
+    order = map_order(order_10483(), context=replace(CONTEXT, vat_rate=rate)).order
     assert {i.unit_price.vat_rate for i in order.items} == {rate}
     assert_money_identities(order)
 
@@ -470,7 +480,7 @@ def test_over_long_identifiers_are_refused_not_cut():
 def test_date_is_shown_in_the_context_time_zone():
     raw = seed()  # orderDate.sec = 2015-12-10 11:04:28 UTC
     assert map_order(raw, context=CONTEXT).order.date == "2015-12-10 12:04:28"
-    utc = MappingContext(timezone=ZoneInfo("UTC"))
+    utc = replace(CONTEXT, timezone=ZoneInfo("UTC"))
     assert map_order(raw, context=utc).order.date == "2015-12-10 11:04:28"
     summer = int(datetime(2025, 7, 1, 10, 0, tzinfo=ZoneInfo("UTC")).timestamp())
     raw["orderDate"] = {"sec": summer, "usec": 0}
@@ -573,7 +583,7 @@ def test_country_resolution_through_the_context(tmp_path):
     assert result.warnings == ()
     override = tmp_path / "countries.json"
     override.write_text(json.dumps({"119": "US"}))
-    context = MappingContext.from_settings(Settings(country_map_file=override, default_country="DE"),
+    context = mapping_context_from(defaults(country_map_file=override, default_country="DE"),
                                            countries=[{"uid": "119", "iso_code": "SM"}, {"uid": "7", "iso_code": "AT"}])
     raw = seed()
     raw["delivery"]["country"] = "7"
@@ -649,38 +659,52 @@ def test_labels_words_and_urls_around_numbers_are_not_package_numbers():
 
 
 def test_order_url_pattern():
-    context = MappingContext(order_url="https://admin.example.com/orders/{order_id}?c={code}")
+    context = replace(CONTEXT, order_url="https://admin.example.com/orders/{order_id}?c={code}")
     raw = seed()
     raw["orderID"] = "132_a b/c"
     order = map_order(raw, summary={"short_id": "10#1"}, context=context).order
     assert order.order_url == "https://admin.example.com/orders/132_a%20b%2Fc?c=10%231"
     assert map_order(seed(), context=CONTEXT).order.order_url is None
+    with pytest.raises(InvalidContext) as caught:
+        replace(CONTEXT, order_url="admin.example.com/{order_id}")
+    assert caught.value.field == "order_url"
     with pytest.raises(ConfigError) as caught:
-        MappingContext(order_url="admin.example.com/{order_id}")
+        mapping_context_from(defaults(order_url="admin.example.com/{order_id}"))
     assert caught.value.variable == "FEEDSVC_ORDER_URL"
 
 
 def test_context_from_settings():
-    settings = Settings(vat_rate=D("21"), currency="CZK", cod_methods=frozenset({"dobirka"}), default_country="CZ",
+    settings = defaults(vat_rate=D("21"), currency="CZK", cod_methods=frozenset({"dobirka"}), default_country="CZ",
                         timezone="Europe/Prague", order_url="https://shop.example.cz/admin/{order_id}")
-    context = MappingContext.from_settings(settings, checkout_methods=load("checkout_methods.json"))
+    context = mapping_context_from(settings, checkout_methods=load("checkout_methods.json"))
     assert (context.vat_rate, context.currency, context.default_country, context.timezone) == \
         (D(21), "CZK", "CZ", ZoneInfo("Europe/Prague"))
     assert context.checkout_labels["stripe"] == "Credit Card (Stripe)"
     assert context.countries.resolve("999") [0] == "CZ"
     order = map_order(seed(), context=context).order
     assert order.currency == "CZK" and order.order_url == "https://shop.example.cz/admin/132_56695c3c0a3be"
-    assert MappingContext.from_settings(Settings()).checkout_labels == {}
+    assert mapping_context_from(defaults()).checkout_labels == {}
 
 
 @pytest.mark.parametrize("changes, variable", [
     ({"vat_rate": D(-1)}, "FEEDSVC_VAT_RATE"), ({"vat_rate": D(101)}, "FEEDSVC_VAT_RATE"),
     ({"currency": "EURO"}, "FEEDSVC_CURRENCY"), ({"default_country": "XX"}, "FEEDSVC_DEFAULT_COUNTRY"),
 ])
-def test_impossible_contexts_are_config_errors(changes, variable):
+def test_impossible_contexts_are_refused_naming_the_field_and_the_setting(changes, variable):
+    with pytest.raises(InvalidContext) as caught:
+        replace(CONTEXT, **changes)
+    assert caught.value.field == next(iter(changes))
     with pytest.raises(ConfigError) as caught:
-        MappingContext(**changes)
+        mapping_context_from(defaults(**changes))
     assert caught.value.variable == variable
+
+
+def test_an_unusable_country_map_file_is_a_config_error(tmp_path):
+    path = tmp_path / "countries.json"
+    path.write_text('{"118": "Italy"}', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        mapping_context_from(defaults(country_map_file=path))
+    assert caught.value.variable == "FEEDSVC_COUNTRY_MAP" and "'Italy'" in str(caught.value)
 
 
 # -- orders that cannot be published ---------------------------------------------
@@ -839,7 +863,7 @@ def test_any_mutation_maps_cleanly_or_raises_mapping_error(base, mutations, trac
     for path, value, drop in mutations:
         _apply(raw, path, copy.deepcopy(value), drop)
     try:
-        result = map_order(raw, tracking=tracking, summary=summary, context=MappingContext(checkout_labels=LABELS))
+        result = map_order(raw, tracking=tracking, summary=summary, context=replace(CONTEXT, checkout_labels=LABELS))
     except MappingError as exc:
         message = str(exc)
         assert message and "\n" not in message and len(message) < 400

@@ -3,6 +3,7 @@ payload hash: the spec's example, the Storeden fixtures mapped as the feed maps 
 
 import copy
 import re
+from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -12,11 +13,16 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from feedsvc import jsonutil
-from feedsvc.retino.mapping import MappingContext, checkout_labels, map_order
+from feedsvc.build import mapping_context_from
+from feedsvc.config import defaults
+from feedsvc.retino.context import checkout_labels
+from feedsvc.retino.mapping import map_order
 from feedsvc.retino.model import COD_ITEM_NAME, Address, Item, Order, OrderTotal, Price
 from feedsvc.retino.push_payload import (NOT_PUSHED, PAYMENT_STATUSES, PROCESSING_STATUSES, RetinoStatus,
                                          is_pickup, is_pushed, order_json, order_utc, payload_hash, price_json,
                                          retino_statuses, status_history, utc_text)
+
+DEFAULT_CONTEXT = mapping_context_from(defaults())
 
 D = Decimal
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -35,7 +41,7 @@ SPEC = load("spec_example_orders.json")
 def spec_order(index):
     entry = copy.deepcopy(SPEC[index])
     return map_order(entry["order"], tracking=entry["tracking"], summary=entry["summary"],
-                     context=MappingContext(checkout_labels=LABELS)).order
+                     context=replace(DEFAULT_CONTEXT, checkout_labels=LABELS)).order
 
 
 def at(text):
@@ -138,7 +144,7 @@ def test_spec_example_order_10483_cod_coupon_and_three_units():
 
 def test_seed_order_without_language_or_phone_in_winter_time():
     raw, tracking = load("seed_order.json"), load("tracking.json")
-    payload = order_json(map_order(raw, tracking=tracking, context=MappingContext()).order,
+    payload = order_json(map_order(raw, tracking=tracking, context=DEFAULT_CONTEXT).order,
                          store_id="main-shop", timezone=ROME)
     assert payload["order_date"] == "2015-12-10T11:04:28Z"  # DATE 12:04:28 in Rome, UTC+1
     assert "language" not in payload and payload["customer"] == {"email": "no-reply@storeden.com"}

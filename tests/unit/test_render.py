@@ -11,9 +11,14 @@ import pytest
 from lxml import etree
 
 from feedsvc import jsonutil
-from feedsvc.retino.mapping import MappingContext, checkout_labels, map_order
+from feedsvc.build import mapping_context_from
+from feedsvc.config import defaults
+from feedsvc.retino.context import checkout_labels
+from feedsvc.retino.mapping import map_order
 from feedsvc.retino.model import Address, Item, Order, OrderTotal, Price
 from feedsvc.retino.render import DECLARATION, order_element, order_xml, render_feed
+
+DEFAULT_CONTEXT = mapping_context_from(defaults())
 
 D = Decimal
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -26,13 +31,13 @@ def load(name):
 
 
 def spec_orders():
-    context = MappingContext(checkout_labels=checkout_labels(load("checkout_methods.json")))
+    context = replace(DEFAULT_CONTEXT, checkout_labels=checkout_labels(load("checkout_methods.json")))
     return [map_order(e["order"], tracking=e["tracking"], summary=e["summary"], context=context).order
             for e in load("spec_example_orders.json")]
 
 
 def seed_order():
-    return map_order(load("seed_order.json"), tracking=load("tracking.json"), context=MappingContext()).order
+    return map_order(load("seed_order.json"), tracking=load("tracking.json"), context=DEFAULT_CONTEXT).order
 
 
 def render(orders) -> bytes:
@@ -228,7 +233,7 @@ def test_hostile_but_mapped_text_renders_and_validates():
     raw["billing"]["fullname"] = "\x00Ma\x07rio \ud800Rossi\u0085 & <Co>"
     raw["cart"]["items"]["105251#|#xl_red"]["title"] = "\ufffe" + "é" * 400
     raw["delivery"] = copy.deepcopy(raw["billing"])
-    order = map_order(raw, context=MappingContext()).order
+    order = map_order(raw, context=DEFAULT_CONTEXT).order
     data = render([order])
     schema().assertValid(etree.fromstring(data))
     assert etree.fromstring(data).findtext("ORDER/CUSTOMER/BILLING_ADDRESS/NAME") == "Mario Rossi & <Co>"

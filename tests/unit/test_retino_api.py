@@ -12,9 +12,11 @@ import httpx
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from feedsvc.retino.api import (BULK_LIMIT, UNCONFIRMED, Confirmed, RetinoAuthError, RetinoClient, RetinoNotFound,
-                                RetinoRejected, RetinoUnavailable, RetinoUnknownStore, Rejected, encode, error_text,
-                                is_unknown_store_message, parse_retry_after, read_bulk_answer)
+from feedsvc.retino.answers import (UNCONFIRMED, Confirmed, Rejected, error_text, is_unknown_store_message,
+                                    read_bulk_answer)
+from feedsvc.retino.api import (BULK_LIMIT, RetinoAuthError, RetinoClient, RetinoNotFound, RetinoRejected,
+                                RetinoUnavailable, RetinoUnknownStore, encode)
+from feedsvc.retry_after import parse_retry_after
 
 TOKEN = "tok_3f9a8c0e5b7d4e21a6c9"
 STORE = "main-shop"

@@ -11,7 +11,7 @@ from lxml import etree
 
 from feedsvc.retino.rules import OrderChecker, parse_date
 from feedsvc.retino.validate import load_schema, validate_bytes
-from feedsvc.retino.validate_cli import validate_command
+from feedsvc.commands.validate import validate_command
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "retino"
 GOOD = (FIXTURES / "two_orders.xml").read_text(encoding="utf-8")

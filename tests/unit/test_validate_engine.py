@@ -229,7 +229,7 @@ def test_a_custom_schema_is_used_per_order_too(tmp_path):
 def test_a_schema_without_orders_is_refused(tmp_path):
     from click.testing import CliRunner
 
-    from feedsvc.retino.validate_cli import validate_command
+    from feedsvc.commands.validate import validate_command
     schema = tmp_path / "other.xsd"
     schema.write_text('<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:element name="X"/></xs:schema>')
     feed_path = tmp_path / "feed.xml"

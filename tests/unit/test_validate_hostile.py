@@ -20,7 +20,7 @@ from feedsvc.retino.report import FINDINGS_PER_RULE
 from feedsvc.retino.rules import OrderChecker
 from feedsvc.retino.seen import SeenValues
 from feedsvc.retino.validate import validate_bytes, validate_path
-from feedsvc.retino.validate_cli import validate_command
+from feedsvc.commands.validate import validate_command
 from feedsvc.retino.xmlstream import FeedReader, Refused
 
 ROOT = Path(__file__).resolve().parents[2]

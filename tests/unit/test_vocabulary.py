@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from feedsvc.config import ConfigError, load_settings
+from feedsvc.config import ConfigError, defaults, load_settings
 from feedsvc.storeden import shop, vocabulary
 from feedsvc.storeden.vocabulary import NotAStatus, order_status, parse_status, status_or_none
 
@@ -74,3 +74,32 @@ def test_excluded_statuses_setting_refuses_what_is_not_a_status(tmp_path, raw):
     with pytest.raises(ConfigError) as caught:
         load_settings({"FEEDSVC_DATA_DIR": str(tmp_path), "FEEDSVC_EXCLUDE_STATUSES": raw})
     assert caught.value.variable == "FEEDSVC_EXCLUDE_STATUSES"
+
+
+# -- the rate format and X-Storeden-Limit ------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [("5/60", (5, 60.0)), (" 20 / 1 ", (20, 1.0)), ("60/0.5", (60, 0.5))])
+def test_a_rate_is_requests_per_seconds(text, expected):
+    assert vocabulary.parse_rate(text) == expected
+    assert vocabulary.parse_rate(str(vocabulary.parse_rate(text))) == expected
+
+
+@pytest.mark.parametrize("text", ["", "5", "5/", "/60", "5/0", "0/60", "-5/60", "5/inf", "5/1e3", "five/60",
+                                  "5/60/1", "5 per 60"])
+def test_what_is_not_a_rate_is_refused_with_the_format(text):
+    with pytest.raises(ValueError, match="REQUESTS/SECONDS|positive"):
+        vocabulary.parse_rate(text)
+
+
+def test_the_simulator_and_the_client_default_to_storedens_rate():
+    assert str(vocabulary.STOREDEN_RATE) == "5/60"
+    assert (defaults().rate_requests, defaults().rate_seconds) == vocabulary.STOREDEN_RATE
+
+
+@pytest.mark.parametrize("header, expected", [("3/5", (3, 5)), (" 0 / 5 ", (0, 5)), ("5/5", (5, 5)),
+                                              (None, None), ("", None), ("6/5", None), ("-1/5", None),
+                                              ("1/0", None), ("x/5", None), ("3", None)])
+def test_the_limit_header(header, expected):
+    assert vocabulary.parse_limit_header(header) == expected
+    if expected is not None:
+        assert vocabulary.parse_limit_header(vocabulary.limit_header(*expected)) == expected

@@ -136,7 +136,7 @@ def test_limiter_is_shared_through_its_file(tmp_path):
 
 
 def test_limiter_table_stays_bounded(tmp_path):
-    from feedsvc.store import AuthFailures
+    from feedsvc.auth_failures import AuthFailures
     failures = AuthFailures(tmp_path / "auth.sqlite3", capacity=100)
     for i in range(1000):
         failures.add([f"a 10.0.{i // 256}.{i % 256}"], now=1000.0 + i * 0.01, window=60)

@@ -1,41 +1,13 @@
-"""`feedsvc init` (secrets into .env) and `feedsvc serve` (development server with the sync loop)."""
+"""`feedsvc serve`: the development server, the web app and the sync loop in one process (production: gunicorn)."""
 
 from __future__ import annotations
 
 import logging
-import sys
 import threading
-from pathlib import Path
 
 import click
 
 from feedsvc.config import load_settings
-from feedsvc.envfile import EnvFileExists, write_env
-
-
-@click.command("init")
-@click.option("--path", type=click.Path(dir_okay=False, path_type=Path), default=Path(".env"), show_default=True)
-@click.option("--force", is_flag=True, help="Replace an existing file (its secrets change).")
-@click.option("--base-url", default="https://feeds.example.com", show_default=True,
-              help="The public HTTPS address the feed will be served on.")
-def init_command(path: Path, force: bool, base_url: str) -> None:
-    """Write a .env with a fresh feed token and Basic-auth password.
-
-    \b
-    Example:
-      feedsvc init --base-url https://feeds.myshop.it
-    """
-    try:
-        values = write_env(path, force=force)
-    except EnvFileExists as exc:
-        click.echo(f"feedsvc init: {exc}", err=True)
-        sys.exit(1)
-    base = base_url.rstrip("/")
-    click.echo(f"Wrote {path} (readable by you only). Add your Storeden key pair to it.")
-    click.echo("")
-    click.echo("Register one of these in Retino (Settings → Orders → XML feed):")
-    click.echo(f"  {base}/feed.xml   user: {values.user}   password: {values.password}")
-    click.echo(f"  {base}/feed/{values.token}.xml   (secret URL, no password)")
 
 
 @click.command("serve")
