@@ -828,3 +828,19 @@ class Store:
         runs = self.list_push_runs(1)
         return runs[0] if runs else None
 
+    def last_push_run_in(self, statuses: Iterable[str]) -> PushRun | None:
+        """The latest push run that ended with one of these statuses."""
+        wanted = list(statuses)
+        row = self.db.execute(
+            "SELECT id, started_at, ended_at, status, sent, confirmed, rejected, unconfirmed, shipments, calls,"
+            " requests, responses_429, responses_5xx, error FROM push_runs"
+            f" WHERE status IN ({','.join('?' * len(wanted))}) ORDER BY id DESC LIMIT 1", wanted).fetchone()
+        return PushRun(*row) if row else None
+
+    def push_totals(self) -> dict[str, int]:
+        """Each push run figure summed over every run (push_runs is never pruned): what /metrics counts."""
+        names = ("sent", "confirmed", "rejected", "unconfirmed", "shipments", "calls", "requests", "responses_429",
+                 "responses_5xx")
+        row = self.db.execute(f"SELECT {', '.join(f'COALESCE(SUM({n}), 0)' for n in names)} FROM push_runs").fetchone()
+        return {name: int(value) for name, value in zip(names, row)}
+

@@ -2,8 +2,11 @@
 
 Nothing is counted in a process's memory, so whichever gunicorn worker
 answers a scrape gives the same numbers. A custom collector (prometheus-client)
-reads the snapshot's meta, the store (quarantine, pending orders, sync runs)
-and the delivery log (feed requests per status, the last successful download).
+reads the snapshot's meta, the store (quarantine, pending orders, sync runs;
+in push mode the window's orders by state in Retino and the push runs'
+figures) and the delivery log (feed requests per status, the last successful
+download). Counters are sums over rows the store never prunes (sync runs,
+push runs, the delivery log's totals), so they only grow.
 
 Access: `Authorization: Bearer <FEEDSVC_METRICS_TOKEN>` (compared in constant
 time) or the feed's Basic credentials. Anything else gets 401, and a wrong
@@ -22,6 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from feedsvc.delivery import DeliveryLog
 from feedsvc.publish import current_snapshot
+from feedsvc.retino.push_payload import NOT_PUSHED
 from feedsvc.store import Store
 from feedsvc.web.auth import _same, basic_credentials, bearer_token, credentials_match, refuse_guess, unauthorized
 
@@ -29,6 +33,21 @@ bp = Blueprint("metrics", __name__)
 log = logging.getLogger("feedsvc.metrics")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 METRICS_USER = "(metrics)"
+PUSH_WENT_THROUGH = ("ok", "rejected")  # a run that reached its end ("rejected": Retino refused some orders)
+PUSH_STOPPED = ("auth_failed", "unknown_store", "unavailable", "failed")
+PUSH_COUNTERS = (  # push_runs column, metric name, help
+    ("sent", "feedsvc_push_orders_sent", "Orders sent to Retino's Orders API by every push."),
+    ("confirmed", "feedsvc_push_orders_confirmed", "Orders Retino confirmed, over every push."),
+    ("rejected", "feedsvc_push_orders_rejected", "Orders Retino refused (its message is on the dashboard), over "
+                                                 "every push."),
+    ("unconfirmed", "feedsvc_push_orders_unconfirmed", "Orders sent without an answer for them (sent again next "
+                                                       "time), over every push."),
+    ("shipments", "feedsvc_push_shipments", "Package numbers sent as shipments, over every push."),
+    ("calls", "feedsvc_push_api_calls", "Calls to Retino's API (one bulk call carries up to 100 orders)."),
+    ("requests", "feedsvc_push_api_requests", "HTTP requests to Retino's API, retries included."),
+    ("responses_429", "feedsvc_push_api_429", "Retino's answers 429 (throttled)."),
+    ("responses_5xx", "feedsvc_push_api_5xx", "Retino's answers 5xx."),
+)
 
 
 class StoreCollector:
@@ -54,12 +73,14 @@ class StoreCollector:
         yield from self._delivery_figures(settings)
 
     def _store_figures(self, settings, now):
+        since_ts = int(now - settings.days * 86400)
         with Store.open(settings) as store:
             quarantined = store.count_quarantine()
-            _, pending = store.count_window_pending(int(now - settings.days * 86400), settings.exclude_statuses)
+            _, pending = store.count_window_pending(since_ts, settings.exclude_statuses)
             requests, throttled = store.sync_totals()
             failed_publish = store.last_publish_error() is not None
             last_ok = store.last_successful_sync()
+            push = list(self._push_figures(settings, store, since_ts)) if settings.push_enabled else []
         yield GaugeMetricFamily("feedsvc_quarantined_orders", "Orders left out of the feed with a reason.",
                                 value=quarantined)
         yield GaugeMetricFamily("feedsvc_pending_orders", "Orders of the window still waiting for Storeden.",
@@ -74,6 +95,37 @@ class StoreCollector:
             yield GaugeMetricFamily("feedsvc_last_successful_sync_timestamp_seconds",
                                     "When the last fully successful sync started (Unix time).",
                                     value=last_ok.started_at)
+        yield GaugeMetricFamily("feedsvc_push_enabled", "1 in push mode (FEEDSVC_RETINO_TOKEN and "
+                                "FEEDSVC_RETINO_STORE_ID set).", value=1.0 if settings.push_enabled else 0.0)
+        yield from push
+
+    @staticmethod
+    def _push_figures(settings, store, since_ts):
+        counts = store.push_counts(since_ts, settings.exclude_statuses, NOT_PUSHED)
+        totals = store.push_totals()
+        last = counts.last_run
+        went_through = store.last_push_run_in(PUSH_WENT_THROUGH)
+        orders = GaugeMetricFamily("feedsvc_push_orders", "The window's published orders by their state in Retino "
+                                   "(confirmed: Retino has the published version; rejected: refused; pending: the "
+                                   "next push sends them).", labels=["state"])
+        for state, value in (("confirmed", counts.confirmed), ("pending", counts.pending),
+                             ("rejected", counts.rejected)):
+            orders.add_metric([state], value)
+        yield orders
+        yield GaugeMetricFamily("feedsvc_push_left_retino_orders", "Orders in Retino since archived or aborted in "
+                                "Storeden (reported, not deleted).", value=counts.left_retino)
+        for column, name, text in PUSH_COUNTERS:
+            yield CounterMetricFamily(name, text, value=totals[column])
+        if last is not None:
+            yield GaugeMetricFamily("feedsvc_last_push_timestamp_seconds", "When the last push started (Unix time).",
+                                    value=last.started_at)
+            yield GaugeMetricFamily("feedsvc_push_stopped", "1 when the last push stopped (wrong token, unknown "
+                                    "store id, Retino unavailable); the dashboard says why.",
+                                    value=1.0 if last.status in PUSH_STOPPED else 0.0)
+        if went_through is not None:
+            yield GaugeMetricFamily("feedsvc_last_successful_push_timestamp_seconds",
+                                    "When the last push that reached its end finished (Unix time).",
+                                    value=went_through.ended_at or went_through.started_at)
 
     def _delivery_figures(self, settings):
         with DeliveryLog(settings.delivery_log_path) as deliveries:

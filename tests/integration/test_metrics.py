@@ -1,14 +1,19 @@
 """`/metrics` over real gunicorn: Prometheus text that prometheus-client's own parser reads, the same figures from
-every worker (read from the store at scrape time), and no figure without credentials."""
+every worker (read from the store at scrape time), push figures in push mode, and no figure without credentials."""
 
 import time
+from decimal import Decimal
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from feedsvc.config import load_settings
+from feedsvc.push import PushStopped, retino_client, run_push
+from feedsvc.storeden.shop import Shop
 from feedsvc.store import Store
 from tests.integration.servers import PASSWORD, TOKEN, USER, GunicornServer, base_env
 from tests.integration.test_delivery import RETINO_AGENT, wait_for_requests
+from tests.integration.test_push import FakeTime, Rig
 from tests.integration.test_serve import publish
 
 METRICS_TOKEN = "m3tr1cs-" + "k" * 40
@@ -79,3 +84,62 @@ def test_without_a_metrics_token_or_basic_auth_there_are_no_metrics(tmp_path):
     with GunicornServer(env) as server, server.client() as client:
         assert client.get("/metrics").status_code == 404
         assert client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 404
+
+
+def test_push_figures_come_from_the_push_runs_and_say_when_the_push_stopped(tmp_path):
+    """Push mode against the Retino simulator: one order refused, two 429s on the way, then a push stopped by a
+    wrong token. Every push figure is the store's, read by gunicorn at scrape time."""
+    shop = Shop(seed=8, orders=60, now=time.time() - 600, days=6)
+    odd = next(o for o in shop.by_date() if o.status in (1, 2))
+    odd.order["total"] = odd.order["cart"]["total"] = Decimal(str(odd.order["total"])) + Decimal("0.03")
+    rig = Rig(tmp_path, shop, FEEDSVC_METRICS_TOKEN=METRICS_TOKEN)
+    try:
+        rig.retino.control("settings", {"items_must_add_up": True})
+        feed = rig.publish()
+        rig.retino.control("faults", {"count": 2, "status": 429, "retry_after": "1"})
+        fake = FakeTime()
+        with retino_client(rig.settings, sleep=fake.sleep, clock=fake) as client:
+            first = run_push(rig.settings, client=client)
+        second = run_push(rig.settings)  # nothing changed: nothing sent, one more call-free run
+        assert list(first.rejected) == [odd.short_id] and first.responses_429 == 2 and fake.sleeps
+        requests_seen = len(rig.calls())  # by the simulator, the 429s included
+        with GunicornServer(rig.env, workers=2) as server, server.client() as client:
+            scrape = lambda: _samples(client.get("/metrics", headers={  # noqa: E731
+                "Authorization": f"Bearer {METRICS_TOKEN}"}).text)
+            pushed = scrape()
+            with pytest.raises(PushStopped) as refused:  # every order again, so the wrong token meets Retino
+                run_push(rig.settings.with_overrides(retino_token="rt_live_not_the_token"), resend_all=True)
+            stopped = scrape()
+    finally:
+        rig.close()
+    assert pushed[("feedsvc_push_enabled", ())] == 1
+    assert pushed[("feedsvc_push_orders", (("state", "confirmed"),))] == len(feed) - 1
+    assert pushed[("feedsvc_push_orders", (("state", "rejected"),))] == 1
+    assert pushed[("feedsvc_push_orders", (("state", "pending"),))] == 0
+    assert pushed[("feedsvc_push_orders_sent_total", ())] == first.sent + second.sent == len(feed)
+    assert pushed[("feedsvc_push_orders_confirmed_total", ())] == len(feed) - 1
+    assert pushed[("feedsvc_push_orders_rejected_total", ())] == 1
+    assert pushed[("feedsvc_push_api_calls_total", ())] == first.calls + second.calls > 0
+    assert pushed[("feedsvc_push_api_requests_total", ())] == first.requests + second.requests == \
+        requests_seen >= first.calls + 2
+    assert pushed[("feedsvc_push_api_429_total", ())] == 2
+    assert pushed[("feedsvc_push_stopped", ())] == 0
+    assert time.time() - pushed[("feedsvc_last_push_timestamp_seconds", ())] < 120
+    went_through = pushed[("feedsvc_last_successful_push_timestamp_seconds", ())]
+    assert pushed[("feedsvc_last_push_timestamp_seconds", ())] <= went_through
+    # the wrong token: the push stopped, the last successful one stays where it was
+    assert stopped[("feedsvc_push_stopped", ())] == 1
+    assert stopped[("feedsvc_last_successful_push_timestamp_seconds", ())] == went_through
+    assert stopped[("feedsvc_last_push_timestamp_seconds", ())] > went_through
+    assert refused.value.result.status == "auth_failed"
+    assert stopped[("feedsvc_push_orders_sent_total", ())] == len(feed) + refused.value.result.sent
+    assert stopped[("feedsvc_push_api_calls_total", ())] == first.calls + refused.value.result.calls
+
+
+def test_without_push_mode_there_are_no_push_figures_but_the_switch(tmp_path):
+    env = base_env(tmp_path, FEEDSVC_METRICS_TOKEN=METRICS_TOKEN)
+    publish(tmp_path)
+    with GunicornServer(env) as server, server.client() as client:
+        figures = _samples(client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text)
+    assert figures[("feedsvc_push_enabled", ())] == 0
+    assert not [name for name, _ in figures if name.startswith(("feedsvc_push_orders", "feedsvc_last_push"))]
