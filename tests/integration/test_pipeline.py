@@ -99,10 +99,11 @@ def test_sync_killed_halfway_resumes_to_the_same_store_and_feed(tmp_path):
     with SandboxServer(Shop(seed=5, orders=90, now=now, days=6), rate=FAST) as sandbox:
         env = sandbox_env(sandbox, killed_dir)
         # killed at the 40th answer from Storeden: after the reference data, the list and some details
+        # (shipped orders come first, each with its tracking: two answers an order)
         killed = feedsvc(["sync", "--quiet"], {**env, "FEEDSVC_FAULT_KILL_AT": "storeden-response:40"})
         assert killed.returncode == -signal.SIGKILL
         stored_at_kill = _raw_orders(killed_dir / "feedsvc.sqlite3")
-        assert 20 <= stored_at_kill < wanted  # really killed halfway
+        assert 15 <= stored_at_kill < wanted  # really killed halfway
         sandbox.reset_stats()
         resumed = feedsvc(["sync", "--quiet"], env)
         assert resumed.returncode == 0, resumed.stderr
