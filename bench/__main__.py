@@ -19,6 +19,8 @@ BENCHMARKS = {
     "push": "bench.push_economy",
     "render": "bench.render_build",
     "serving": "bench.serving",
+    "delivery": "bench.delivery_log",
+    "first-publish": "bench.first_publish",
     "slow": "bench.slow_clients",
     "validate": "bench.validate_cli",
     "validate-speed": "bench.validate_speed",

@@ -54,11 +54,14 @@ class BuildResult:
     snapshot_dir: Path
     blocked: dict[str, str] = field(default_factory=dict)
     rendered: int = 0  # orders mapped, rendered and checked now; the others came from the fragment cache
+    pending: int = 0  # orders still waiting for Storeden, left out of this snapshot
+
 
     def summary(self) -> str:
         return (f"published {self.orders} orders ({self.size / 1e6:.2f} MB, sha256 {self.sha256[:12]}; "
                 f"{self.rendered} rendered, {self.orders - self.rendered} unchanged), "
-                f"{self.warnings} warnings, {self.quarantined} quarantined; {self.elapsed:.1f}s")
+                f"{self.warnings} warnings, {self.quarantined} quarantined"
+                + (f", {self.pending} pending" if self.pending else "") + f"; {self.elapsed:.1f}s")
 
 
 @dataclass
@@ -80,6 +83,7 @@ class _Pass:
     quarantined: dict[str, tuple[str, str]] = field(default_factory=dict)
     code_to_order_id: dict[str, str] = field(default_factory=dict)
     ref_to_order_id: dict[str, str] = field(default_factory=dict)
+    pending: int = 0  # orders still waiting for Storeden (details, or tracking due): left out, not quarantined
 
 
 def mapping_context_from(settings: Settings, *, checkout_methods: Any = None, countries: Any = None
@@ -166,11 +170,12 @@ def _render_pass(store, settings, context, build_key, writer, fresh_path, since_
     with open_private(writer.xml_path) as feed, open_private(fresh_path) as fresh:
         feed.write(FEED_HEAD)
         fresh.write(FEED_HEAD)
+        pending = store.pending_order_ids(since_ts, settings.exclude_statuses)
         for stored, cached in store.iter_window_with_fragments(since_ts, settings.exclude_statuses):
             if stored.order_id in excluded_ids:
                 continue
-            if stored.raw_text is None:
-                state.quarantined[stored.order_id] = ("order details not fetched yet", "")
+            if stored.raw_text is None or stored.order_id in pending:
+                state.pending += 1
                 continue
             if stored.status is None and _left_out(stored, settings.exclude_statuses, state):
                 continue
@@ -262,12 +267,13 @@ def _build(settings, store, now, started) -> BuildResult:
             "quarantined": len(state.quarantined),
             "window_days": settings.days,
             "rendered": len(state.fresh),
+            "pending": state.pending,
         })
     store.clear_publish_error()
     result = BuildResult(
         orders=len(state.published), quarantined=len(state.quarantined), warnings=feed_warnings,
         sha256=snapshot.sha256, size=snapshot.size, elapsed=time.monotonic() - started,
-        snapshot_dir=snapshot.dir, blocked=blamed, rendered=len(state.fresh))
+        snapshot_dir=snapshot.dir, blocked=blamed, rendered=len(state.fresh), pending=state.pending)
     log.info(result.summary())
     return result
 

@@ -110,6 +110,10 @@ SETTINGS: tuple[Setting, ...] = (
             "connections each gunicorn worker holds at most"),
     Setting("FEEDSVC_MAX_SNAPSHOT_AGE", "max_snapshot_age", "25200", parse.whole_number(60),
             "seconds after which /healthz reports the feed stale"),
+    Setting("FEEDSVC_MAX_FETCH_AGE", "max_fetch_age", "46800", parse.whole_number(60),
+            "seconds without a successful feed download before the dashboard warns (two missed 6-hour pulls)"),
+    Setting("FEEDSVC_METRICS_TOKEN", "metrics_token", "", parse.metrics_token,
+            "bearer token for GET /metrics (the dashboard's Basic credentials work too)", secret=True),
     Setting("FEEDSVC_BIND", "bind", "127.0.0.1:8000", parse.bind_address, "gunicorn's address"),
     Setting("PORT", "port", "", parse.optional(parse.whole_number(1, 65535)),
             "alone: gunicorn binds 0.0.0.0:$PORT"),
@@ -167,6 +171,8 @@ class Settings:
     send_timeout: float
     worker_connections: int
     max_snapshot_age: int
+    max_fetch_age: int
+    metrics_token: str = field(repr=False)
     bind: str
     port: int | None
     workers: int
@@ -199,6 +205,10 @@ class Settings:
     @property
     def sync_lock_path(self) -> Path:
         return self.data_dir / "sync.lock"
+
+    @property
+    def delivery_log_path(self) -> Path:
+        return self.data_dir / "delivery.sqlite3"
 
     @property
     def tls_enabled(self) -> bool:

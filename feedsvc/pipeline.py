@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -248,19 +248,24 @@ class PipelineResult:
     sync: SyncResult | None = None  # when the run synced
     build: BuildResult | None = None  # when it published
     publish_error: str | None = None  # why publishing failed; the previous snapshot stays served
+    progressive: list = field(default_factory=list)  # (seconds in, BuildResult) of publishes during a backfill
     push: PushResult | None = None  # when it pushed (push mode)
     push_error: str | None = None  # why the push stopped; what was not confirmed goes next time
 
 
 def run_pipeline(settings: Settings, *, sync: bool = True, publish: bool = True, days: int | None = None,
                  full: bool = False, progress: bool | None = None, now: float | None = None,
-                 command: str | None = None, push: bool | None = None) -> PipelineResult:
+                 command: str | None = None, push: bool | None = None, client=None, clock=None,
+                 on_publish=None) -> PipelineResult:
     """Sync (when `sync`) then publish (when `publish`) then push, under the lock for the whole run.
 
-    `push` defaults to: push mode is on and this run synced and published.
-    Raises PipelineBusy when another run holds the lock. A failed publish or
-    push does not raise: it is in `publish_error` / `push_error` (and recorded
-    in the store).
+    With sync and publish, a backfill publishes what is complete as it goes
+    (progressive.py), from this same run. `push` defaults to: push mode is on
+    and this run synced and published. Raises PipelineBusy when another run
+    holds the lock. A failed publish or push does not raise: it is in
+    `publish_error` / `push_error` (and recorded in the store). `client` (a
+    StoredenClient), `clock` and `on_publish` are for tests that run a backfill
+    on simulated time.
     """
     from feedsvc.build import BuildError, build_and_publish
     from feedsvc.publish import PublishError
@@ -272,7 +277,13 @@ def run_pipeline(settings: Settings, *, sync: bool = True, publish: bool = True,
     with hold(settings, command=command):
         if sync:
             set_stage(settings, "syncing")
-            result.sync = run_sync(settings, days=days, progress=progress, now=now)
+            checkpoint = None
+            if publish:
+                publisher = _progressive_publisher(settings, now=now, clock=clock, on_publish=on_publish)
+                result.progressive = publisher.published
+                checkpoint = publisher.checkpoint
+            result.sync = run_sync(settings, days=days, progress=progress, now=now, client=client,
+                                   checkpoint=checkpoint)
         if publish:
             set_stage(settings, "publishing")
             try:
@@ -284,6 +295,20 @@ def run_pipeline(settings: Settings, *, sync: bool = True, publish: bool = True,
             set_stage(settings, "pushing to Retino")
             _push_stage(settings, result, now)
     return result
+
+
+def _progressive_publisher(settings: Settings, *, now, clock, on_publish):
+    from feedsvc.build import build_and_publish
+    from feedsvc.progressive import ProgressivePublisher
+
+    def publish():
+        set_stage(settings, "syncing; publishing what is complete")
+        try:
+            return build_and_publish(settings, now=now)
+        finally:
+            set_stage(settings, "syncing")
+
+    return ProgressivePublisher(publish, clock=clock or time.monotonic, on_publish=on_publish)
 
 
 def _push_stage(settings: Settings, result: PipelineResult, now: float | None) -> None:

@@ -23,6 +23,7 @@ from feedsvc.storeden.vocabulary import NotAStatus, Rate, parse_rate, parse_stat
 
 MIN_TOKEN_HEX = 32
 MIN_PASSWORD_LENGTH = 16
+MIN_METRICS_TOKEN = 32
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 # gunicorn's forms: HOST:PORT, [IPv6]:PORT, HOST alone (port 8000), unix:PATH, fd://N
@@ -120,6 +121,13 @@ def feed_password(value: str) -> str:
     if value and len(value) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"must be at least {MIN_PASSWORD_LENGTH} characters, got {len(value)} "
                          "(run `feedsvc init` for a random one)")
+    return value
+
+
+def metrics_token(value: str) -> str:
+    if value and (len(value) < MIN_METRICS_TOKEN or any(c.isspace() or not c.isprintable() for c in value)):
+        raise ValueError(f"must be at least {MIN_METRICS_TOKEN} printable characters without spaces, from a "
+                         "random source (e.g. `python -c 'import secrets; print(secrets.token_hex(24))'`)")
     return value
 
 

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 from feedsvc import jsonutil
 from feedsvc.fragments import CachedFragment
+from feedsvc.storeden.vocabulary import SHIPPED_STATUSES
 
 MIGRATIONS: list[str] = [
     # 1: the first schema
@@ -596,6 +597,37 @@ class Store:
             " ORDER BY id DESC LIMIT 1").fetchone()
         return SyncRun(*row) if row else None
 
+    # -- pending orders (listed, not complete yet) ----------------------------
+    @staticmethod
+    def _pending(table: str = "") -> str:
+        """THE condition for "this order waits for Storeden": no details yet, or shipped and its tracking
+        not read at this status yet. The build leaves such an order out (never half-mapped); it is not
+        quarantined, and the next request for it brings it in."""
+        c = f"{table}." if table else ""
+        shipped = ",".join(str(s) for s in sorted(SHIPPED_STATUSES))
+        return (f"({c}raw_json IS NULL OR ({c}status IN ({shipped}) AND {c}tracking_status IS NOT {c}status))")
+
+    def pending_order_ids(self, since_ts: int, exclude_statuses=frozenset()) -> set[str]:
+        in_window, params = self._in_window(since_ts, exclude_statuses)
+        return {row[0] for row in self.db.execute(
+            f"SELECT order_id FROM orders WHERE {in_window} AND {self._pending()}", params)}
+
+    def count_window_pending(self, since_ts: int, exclude_statuses=frozenset()) -> tuple[int, int]:
+        """(orders of the window the store knows, how many of them are pending)."""
+        in_window, params = self._in_window(since_ts, exclude_statuses)
+        listed, pending = self.db.execute(
+            f"SELECT COUNT(*), COALESCE(SUM({self._pending()}), 0) FROM orders WHERE {in_window}", params).fetchone()
+        return int(listed), int(pending)
+
+    def sync_totals(self) -> tuple[int, int]:
+        """(requests sent to Storeden, 429 answers) over every sync run kept."""
+        requests, throttled = self.db.execute(
+            "SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(responses_429), 0) FROM sync_runs").fetchone()
+        return int(requests), int(throttled)
+
+    def count_quarantine(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM quarantine").fetchone()[0]
+
     # -- publish state --------------------------------------------------------
     def record_publish_error(self, message: str) -> None:
         self.db.execute("INSERT INTO publish_state (id, error, at) VALUES (1, ?, ?) ON CONFLICT(id)"
@@ -798,4 +830,20 @@ class Store:
     def last_push_run(self) -> PushRun | None:
         runs = self.list_push_runs(1)
         return runs[0] if runs else None
+
+    def last_push_run_in(self, statuses: Iterable[str]) -> PushRun | None:
+        """The latest push run that ended with one of these statuses."""
+        wanted = list(statuses)
+        row = self.db.execute(
+            "SELECT id, started_at, ended_at, status, sent, confirmed, rejected, unconfirmed, shipments, calls,"
+            " requests, responses_429, responses_5xx, error FROM push_runs"
+            f" WHERE status IN ({','.join('?' * len(wanted))}) ORDER BY id DESC LIMIT 1", wanted).fetchone()
+        return PushRun(*row) if row else None
+
+    def push_totals(self) -> dict[str, int]:
+        """Each push run figure summed over every run (push_runs is never pruned): what /metrics counts."""
+        names = ("sent", "confirmed", "rejected", "unconfirmed", "shipments", "calls", "requests", "responses_429",
+                 "responses_5xx")
+        row = self.db.execute(f"SELECT {', '.join(f'COALESCE(SUM({n}), 0)' for n in names)} FROM push_runs").fetchone()
+        return {name: int(value) for name, value in zip(names, row)}
 

@@ -3,7 +3,10 @@
 Storeden allows about 5 requests a minute, so the sync asks for as little as
 it can. A backfill lists the window's orders (100 a page) and fetches details
 only for orders it has not stored with the same status; tracking only for
-shipped orders whose tracking it has not read at that status. Later runs ask
+shipped orders whose tracking it has not read at that status; it reads the
+pages as it goes and takes the orders Retino needs soonest first
+(backfill.py), calling the pipeline's checkpoint between two orders so the
+feed is published as it grows. Later runs ask
 `orders_filter.json` what had events since the last good run (with a small
 overlap) and fetch only those, and a full list pass runs once a day to catch
 anything the filter missed. Each order is committed as it arrives, so a
@@ -72,14 +75,27 @@ def _summary_ts(entry: dict) -> int | None:
         return None
 
 
+@dataclass(frozen=True)
+class Work:
+    """What one order still needs from Storeden: its details (and then its tracking), or only its tracking."""
+
+    order_id: str
+    verdict: str  # "new" or "changed"
+    what: str  # "details" or "tracking"
+    listed_status: object  # the list entry's status as sent (details), or the stored one (tracking)
+    order_ts: int | None
+
+
 class _Run:
     """One sync run's state: the client, the store, counters."""
 
     def __init__(self, settings: Settings, client: StoredenClient, store: Store, result: SyncResult,
-                 progress: Progress, now: float, window_start: int, run_id: int):
+                 progress: Progress, now: float, window_start: int, run_id: int, checkpoint=None):
         self.settings, self.client, self.store = settings, client, store
         self.result, self.progress = result, progress
         self.now, self.window_start, self.run_id = now, window_start, run_id
+        # called between two orders of a backfill: the pipeline publishes what is complete from there
+        self.checkpoint = checkpoint or (lambda done, idle: None)
         self.event_times: dict[str, int] = {}  # order → its latest orders_filter event in this run
 
     def known(self, order_id: str) -> sqlite3.Row:
@@ -185,55 +201,56 @@ class _Run:
             faults.reached("details-saved")
             self.fetch_tracking(order_id, status)
 
+    def plan(self, entry: dict, event_ts: int | None) -> Work | None:
+        """Store a list or filter entry; the work its order still needs (None: nothing, or out of the window)."""
+        order_id = str(entry.get("orderID") or "").strip()
+        if not order_id:
+            return None
+        verdict, known = self.record(entry, event_ts)
+        order_ts = _summary_ts(entry)
+        if order_ts is not None and order_ts < self.window_start:
+            return None
+        if self.needs_details(entry, known, event_ts):
+            return Work(order_id, verdict, "details", entry.get("status"), order_ts)
+        status = self.known(order_id)["status"]
+        if self.needs_tracking(order_id, status):
+            return Work(order_id, "changed", "tracking", status, order_ts)
+        self.result.orders_unchanged += 1
+        return None
+
+    def execute(self, work: Work) -> bool:
+        """Fetch what `work` needs; False when Storeden failed on it (the error is kept, the run goes on)."""
+        try:
+            if work.what == "details":
+                self.fetch(work.order_id, work.listed_status)
+            else:
+                self.fetch_tracking(work.order_id, self.known(work.order_id)["status"])
+        except (StoredenAuthError, StoredenQuotaError):
+            raise
+        except StoredenError as exc:
+            self.result.errors.append(f"{work.order_id}: {exc}")
+            return False
+        if work.verdict == "new":
+            self.result.orders_new += 1
+        else:
+            self.result.orders_changed += 1
+        return True
+
+    def report(self, label: str, done: int, total: int) -> None:
+        self.result.requests = self.client.stats.requests_sent
+        self.progress.show(label, done, total, self.result.requests, int((total - done) * 1.5))
+        if done % 10 == 0:
+            self.store.update_sync_run(self.run_id, requests=self.result.requests, progress=f"{done}/{total} orders")
+
     def process(self, entries: list[tuple[dict, int | None]], label: str) -> None:
-        plan = []
-        for entry, event_ts in entries:
-            order_id = str(entry.get("orderID") or "").strip()
-            if not order_id:
-                continue
-            verdict, known = self.record(entry, event_ts)
-            order_ts = _summary_ts(entry)
-            if order_ts is not None and order_ts < self.window_start:
-                continue
-            if self.needs_details(entry, known, event_ts):
-                plan.append((order_id, verdict, "details", entry.get("status")))
-            elif self.needs_tracking(order_id, self.known(order_id)["status"]):
-                plan.append((order_id, "changed", "tracking", None))
-            else:
-                self.result.orders_unchanged += 1
-        for done, (order_id, verdict, what, listed_status) in enumerate(plan, 1):
-            try:
-                if what == "details":
-                    self.fetch(order_id, listed_status)
-                else:
-                    self.fetch_tracking(order_id, self.known(order_id)["status"])
-            except (StoredenAuthError, StoredenQuotaError):
-                raise
-            except StoredenError as exc:
-                self.result.errors.append(f"{order_id}: {exc}")
-                continue
-            if verdict == "new":
-                self.result.orders_new += 1
-            else:
-                self.result.orders_changed += 1
-            self.result.requests = self.client.stats.requests_sent
-            remaining = (len(plan) - done) * 1.5
-            self.progress.show(label, done, len(plan), self.result.requests, int(remaining))
-            if done % 10 == 0:
-                self.store.update_sync_run(self.run_id, requests=self.result.requests,
-                                           progress=f"{done}/{len(plan)} orders")
+        plan = [work for work in (self.plan(entry, event_ts) for entry, event_ts in entries) if work is not None]
+        for done, work in enumerate(plan, 1):
+            self.execute(work)
+            self.report(label, done, len(plan))
 
     def full_list(self) -> None:
-        entries: list[tuple[dict, int | None]] = []
-        seen: set[str] = set()
-        for page in self.client.list_pages(from_ts=self.window_start - 1, to_ts=int(self.now) + 60, limit=100):
-            faults.reached("list-page")
-            for entry in page:
-                order_id = str(entry.get("orderID") or "")
-                if order_id not in seen:  # skip-based paging can repeat an order when new ones arrive
-                    seen.add(order_id)
-                    entries.append((entry, None))
-        self.process(entries, "backfill")
+        from feedsvc.backfill import backfill
+        backfill(self, self.checkpoint)
         self.store.set_bookmark(BOOKMARK_FULL_LIST, str(self.now))
 
     def incremental(self, since: float) -> None:
@@ -251,7 +268,8 @@ def _moved(known, listed_status: int | None) -> bool:
 
 
 def run_sync(settings: Settings, *, days: int | None = None, client: StoredenClient | None = None,
-             store: Store | None = None, progress: bool | None = None, now: float | None = None) -> SyncResult:
+             store: Store | None = None, progress: bool | None = None, now: float | None = None,
+             checkpoint=None) -> SyncResult:
     """One sync run under the data dir's lock (pipeline.hold); raises PipelineBusy when another run holds it."""
     with hold(settings, command="feedsvc sync"):
         own_client, own_store = client is None, store is None
@@ -259,7 +277,7 @@ def run_sync(settings: Settings, *, days: int | None = None, client: StoredenCli
         faults.watch_responses(client.http)
         store = store or Store.open(settings)
         try:
-            return _run(settings, client, store, days or settings.days, progress, now)
+            return _run(settings, client, store, days or settings.days, progress, now, checkpoint)
         finally:
             if own_client:
                 client.close()
@@ -267,7 +285,7 @@ def run_sync(settings: Settings, *, days: int | None = None, client: StoredenCli
                 store.close()
 
 
-def _run(settings, client, store, days, progress, now) -> SyncResult:
+def _run(settings, client, store, days, progress, now, checkpoint=None) -> SyncResult:
     started = time.monotonic()
     now = time.time() if now is None else now
     window_start = int(now - days * 86400)
@@ -280,7 +298,7 @@ def _run(settings, client, store, days, progress, now) -> SyncResult:
     run_id = store.start_sync_run(kind)
     show = sys.stderr.isatty() if progress is None else progress
     meter = Progress(show, settings.rate_seconds / settings.rate_requests, log=log)
-    run = _Run(settings, client, store, result, meter, now, window_start, run_id)
+    run = _Run(settings, client, store, result, meter, now, window_start, run_id, checkpoint)
     before_requests, before_429 = client.stats.requests_sent, client.stats.responses_429
     try:
         run.refresh_reference_data()

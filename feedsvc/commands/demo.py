@@ -1,5 +1,5 @@
 """`feedsvc demo` (what `make run` runs): both simulators, sync, publish, push and gunicorn over TLS, from any
-directory."""
+directory; the feed downloaded once, as Retino would."""
 
 from __future__ import annotations
 
@@ -63,8 +63,9 @@ def demo_command(orders: int, port: int, data_dir: Path | None, rate, changes_ev
         try:
             base = f"https://127.0.0.1:{port}"
             demo.wait_until_serving(f"{base}/healthz", cert, server)
+            fetched_line = demo.fetch_once_like_retino(base, values, cert)
             push_lines = demo.push_lines(settings, retino, outcome.push, changes_every)
-            for line in demo.banner(base, values, cert, sync_line, report_line, push_lines):
+            for line in demo.banner(base, values, cert, [sync_line, report_line, fetched_line], push_lines):
                 click.echo(line)
             if check:
                 _check(base, values, cert, data_dir)

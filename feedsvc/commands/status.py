@@ -1,4 +1,5 @@
-"""`feedsvc status`: the last sync, the published snapshot, warnings by kind and the quarantine, as text."""
+"""`feedsvc status`: the last sync, the published snapshot, warnings by kind, a backfill's progress or the pending
+orders, the last download of the feed, the quarantine and the push, as text."""
 
 from __future__ import annotations
 
@@ -6,18 +7,22 @@ import time
 
 import click
 
+from feedsvc import backfill, delivery
 from feedsvc.commands.push import echo_push_status
 from feedsvc.config import load_settings
 from feedsvc.durations import format_age
+from feedsvc.pipeline import pipeline_running
 from feedsvc.publish import current_snapshot
 from feedsvc.retino.mapping import WARNING_KINDS, WARNING_RULE_PREFIX
 from feedsvc.store import Store
 
 STATUS_LIST_LIMIT = 20
 
+
 @click.command("status")
 def status_command() -> None:
-    """Show the last sync, the published snapshot, warnings, quarantined orders and the push to Retino.
+    """Show the last sync, the published snapshot, warnings, the backfill, the last download of the feed,
+    quarantined orders and the push to Retino.
 
     \b
     Example:
@@ -42,6 +47,10 @@ def status_command() -> None:
                        f"{format_age(snapshot.age(now))} old, sha256 {snapshot.sha256[:12]}")
             click.echo(f"warnings:     {meta.get('warnings', 0)}")
         _echo_warnings(store.list_warnings())
+        progress = backfill.read_progress(store, settings, running=pipeline_running(settings), now=now)
+        for line in (backfill.status_line(progress, settings), delivery.status_line(settings, now)):
+            if line:
+                click.echo(line)
         error = store.last_publish_error()
         if error:
             click.echo(f"last publish FAILED: {error}")

@@ -398,7 +398,7 @@ def map_order(raw: object, *, tracking: object = None, summary: object = None,
         raise
     except PayloadError as exc:
         raise MappingError(str(exc)) from None
-    except Exception as exc:
+    except Exception as exc:  # the contract: one bad order never stops the feed
         detail = str(exc).splitlines()[0][:120] if str(exc) else ""
         raise MappingError(f"unexpected {type(exc).__name__} while mapping: {detail}") from None
 

@@ -44,6 +44,12 @@ class Throttle:
             return 0.0
         return self.sent[len(self.sent) - self.requests] + self.seconds + self.margin - now
 
+    def free(self) -> int:
+        """How many requests fit in the window right now, without waiting."""
+        with self._lock:
+            self._forget_old(self.clock())
+            return max(self.requests - len(self.sent), 0)
+
     def acquire(self) -> None:
         """Wait until a request fits, then count it as sent now."""
         with self._lock:

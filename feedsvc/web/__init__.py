@@ -19,9 +19,11 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from feedsvc.config import Settings, load_settings
+from feedsvc.delivery import DeliveryLog
 from feedsvc.web.auth import FailureLimiter
 from feedsvc.web.params import BadParameter
 from feedsvc.web.proxy import TrustedProxies
+from feedsvc.web.redact import Redactor
 
 
 def _session_key(settings: Settings) -> bytes:
@@ -63,10 +65,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.trust_proxy:
         app.wsgi_app = TrustedProxies(app.wsgi_app, settings.proxy_networks)  # type: ignore[method-assign]
 
-    from feedsvc.web import dashboard, feed, health
+    from feedsvc.web import dashboard, deliveries, delivery, feed, health, metrics
     app.register_blueprint(feed.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(deliveries.bp)
+    app.register_blueprint(metrics.bp)
+    delivery.install(app, DeliveryLog(settings.delivery_log_path), Redactor(settings.secrets()))
 
     @app.errorhandler(HTTPException)
     def plain_error(error: HTTPException):

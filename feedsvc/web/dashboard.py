@@ -21,6 +21,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 from lxml import etree
 
 from feedsvc import jsonutil
+from feedsvc.backfill import read_progress
 from feedsvc.pipeline import PipelineBusy, pipeline_state, start_in_background
 from feedsvc.publish import current_snapshot
 from feedsvc.store import Store
@@ -117,7 +118,11 @@ def overview():
     settings = _settings()
     snapshot = current_snapshot(settings.snapshots_dir)
     now = time.time()
+    from feedsvc.web.deliveries import delivery_summary  # deliveries.py builds on this module
+
+    running = running_pipeline() is not None
     with _store() as store:
+        backfill = read_progress(store, settings, running=running, now=now)
         last_run = store.last_sync_run()
         quarantined = len(store.list_quarantine())
         warnings = store.count_findings("warning")
@@ -129,7 +134,8 @@ def overview():
     next_sync = (last_run.started_at + settings.sync_interval) if last_run else None
     return _render("overview.html", snapshot=snapshot, now=now, last_run=last_run, quarantined=quarantined,
                    warnings=warnings, publish_error=publish_error, chart=chart, next_sync=next_sync,
-                   settings=settings, feed_path=url_for("feed.basic_feed"), push=push,
+                   settings=settings, feed_path=url_for("feed.basic_feed"), push=push, backfill=backfill,
+                   summary=delivery_summary(settings, now),
                    token_path_masked="/feed/" + "•" * 12 + ".xml")
 
 

@@ -1,8 +1,11 @@
 """`/healthz`: is the published feed fresh enough for Retino's 6-hourly pull? JSON, never secrets.
 
-Anyone may ask, and gets only the status and two ages:
-`{"status": "ok"|"stale"|"no_snapshot"|"publish_failed", "snapshot_age_seconds": …,
-"last_sync_age_seconds": …}`. With the feed's Basic-auth credentials, or
+Anyone may ask, and gets only the status and three ages:
+`{"status": "ok"|"stale"|"no_snapshot"|"publish_failed"|"not_fetched", "snapshot_age_seconds": …,
+"last_sync_age_seconds": …, "last_fetch_age_seconds": …}`. The last is the age of the
+last successful download of the feed (the delivery log), null when it has never
+been downloaded: a fresh install is healthy until someone fetched it once, and
+"not_fetched" (503) means nothing has for over FEEDSVC_MAX_FETCH_AGE seconds. With the feed's Basic-auth credentials, or
 `Authorization: Bearer <feed token>`, the answer adds the details: order
 count, the last sync's figures, the reasons (a failed publish's message may
 name the data directory). Wrong credentials get 401 and count as failures,
@@ -16,6 +19,7 @@ import time
 
 from flask import Blueprint, current_app, jsonify, request
 
+from feedsvc.delivery import DeliveryLog
 from feedsvc.publish import current_snapshot
 from feedsvc.store import Store
 from feedsvc.web.auth import (
@@ -43,6 +47,16 @@ def _sync_and_publish_state(settings) -> tuple[dict | None, str | None]:
     return {"status": run.status, "kind": run.kind, "started_at": run.started_at, "ended_at": run.ended_at,
             "requests": run.requests, "responses_429": run.responses_429,
             "orders_new": run.orders_new, "orders_changed": run.orders_changed}, error
+
+
+def _last_fetch_age(settings, now: float) -> float | None:
+    """Seconds since the feed was last downloaded with a 200 or 304; None when never (or unreadable)."""
+    try:
+        with DeliveryLog(settings.delivery_log_path) as deliveries:
+            last = deliveries.last_success()
+    except Exception:
+        return None
+    return None if last is None else max(0.0, now - last.at)
 
 
 def _wrong_credentials(settings):
@@ -82,9 +96,17 @@ def healthz():
             status = "publish_failed"
     if last_sync and last_sync["status"] not in ("ok", "running"):
         reasons.append(f"the last sync ended {last_sync['status']}")
+    fetch_age = _last_fetch_age(settings, now)
+    if fetch_age is not None and fetch_age > settings.max_fetch_age:
+        reasons.append(f"nothing has downloaded the feed for {int(fetch_age)} s, over the limit of "
+                       f"{settings.max_fetch_age} s")
+        if status == "ok":
+            status = "not_fetched"
+    body["max_fetch_age_seconds"] = settings.max_fetch_age
     ended = last_sync and (last_sync["ended_at"] or last_sync["started_at"])
     public = {"status": status, "snapshot_age_seconds": snapshot_age,
-              "last_sync_age_seconds": round(now - ended, 1) if ended else None}
+              "last_sync_age_seconds": round(now - ended, 1) if ended else None,
+              "last_fetch_age_seconds": None if fetch_age is None else round(fetch_age, 1)}
     response = jsonify({**body, **public, "reasons": reasons} if details else public)
     response.status_code = 200 if status == "ok" else 503
     response.headers["Cache-Control"] = "no-store"

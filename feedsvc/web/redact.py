@@ -9,7 +9,9 @@ is decoded until it stops changing and judged on what it means:
   ending (a wrong token can be a near miss of the right one);
 - a word whose decoded text holds a secret, or 16 characters in a row of one
   (compared without case, for hex tokens), becomes `<redacted>`; in a URL only
-  the part that holds it (path or query) is replaced.
+  the part that holds it (path or query) is replaced;
+- a secret with spaces in it (a password can have some, and shows then only
+  across words, in a user agent say) takes the run of words that holds it.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class Redactor:
     """Knows the secrets; `line(text)` returns the text with every trace of them replaced."""
 
     def __init__(self, secrets):
+        secrets = list(secrets)
+        self.secrets = [secret.lower() for secret in secrets]
         self.windows: set[str] = set()
         for secret in secrets:
             lowered = secret.lower()
@@ -78,7 +82,35 @@ class Redactor:
         return REDACTED if self.holds_secret(word) else word
 
     def line(self, text: str) -> str:
-        return _WORD.sub(lambda match: self.word(match.group(0)), text)
+        text = _WORD.sub(lambda match: self.word(match.group(0)), text)
+        return self._across_words(text) if self.holds_secret(text) else text
+
+    def _piece(self, word: str) -> bool:
+        piece = fully_decoded(word).lower()
+        return len(piece) >= 3 and any(piece in secret for secret in self.secrets)
+
+    def _across_words(self, text: str, reach: int = 8) -> str:
+        """A secret with spaces in it (a password may have some) shows only across words: each run of up
+        to `reach` words that holds one becomes `<redacted>`."""
+        words = list(_WORD.finditer(text))
+        spans, i = [], 0
+        while i < len(words):
+            end = next((k for k in range(i, min(i + reach, len(words)))
+                        if self.holds_secret(text[words[i].start():words[k].end()])), None)
+            if end is None:
+                i += 1
+                continue
+            start = next(j for j in range(end, i - 1, -1) if self.holds_secret(text[words[j].start():words[end].end()]))
+            # and the words around it that are pieces of a secret too (the rest of the password)
+            while start > 0 and self._piece(words[start - 1].group(0)):
+                start -= 1
+            while end + 1 < len(words) and self._piece(words[end + 1].group(0)):
+                end += 1
+            spans.append((words[start].start(), words[end].end()))
+            i = end + 1
+        for begin, finish in reversed(spans):
+            text = text[:begin] + REDACTED + text[finish:]
+        return text
 
 
 class RedactingFilter(logging.Filter):

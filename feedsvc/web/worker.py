@@ -62,6 +62,7 @@ class DeadlineWorker(GeventWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._deadlines: dict = {}  # greenlet -> its connection's timer, until the first headers are in
+        self._quitting = False
 
     def init_process(self) -> None:
         # Until gunicorn installs the worker's own handlers (after gevent has patched, which takes a
@@ -71,6 +72,15 @@ class DeadlineWorker(GeventWorker):
         for quit_signal in (signal.SIGINT, signal.SIGQUIT):
             signal.signal(quit_signal, signal.SIG_DFL)
         super().init_process()
+
+    def handle_quit(self, sig, frame) -> None:
+        # Ctrl-C in a terminal reaches a worker twice: the SIGINT sent to the whole process group, then
+        # the arbiter's SIGQUIT. A second quit while the first one is exiting raises SystemExit inside
+        # gevent's interpreter shutdown, which prints a traceback; one quit is enough.
+        if self._quitting:
+            return
+        self._quitting = True
+        super().handle_quit(sig, frame)
 
     def run(self) -> None:
         context = ssl_context(self.cfg) if self.cfg.is_ssl else None

@@ -1,8 +1,10 @@
 """Data put in place for a test: the two-order fixture feed published as a snapshot, and a store filled
-with a simulated shop's orders the way a sync would have left it (without asking Storeden)."""
+with a simulated shop's orders the way a sync would have left it (without asking Storeden), and which of a
+shop's orders a feed should hold."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from feedsvc import jsonutil
@@ -34,3 +36,9 @@ def fill_store(settings: Settings, shop: Shop) -> Shop:
                 store.save_tracking_raw(order.order_id, jsonutil.dumps(order.tracking) if order.tracking else None,
                                         status=order.status)
     return shop
+
+
+def window_codes(shop: Shop, days: int = 7) -> set[str]:
+    """The CODEs of the shop's orders that belong in a feed of the last `days` days (not archived or aborted)."""
+    start = time.time() - days * 86400
+    return {o.short_id for o in shop.orders.values() if o.ts >= start and o.status not in (6, 7)}

@@ -33,11 +33,11 @@ def base_env(data_dir: Path, **extra) -> dict[str, str]:
     return env
 
 
-def storeden_env(sandbox) -> dict[str, str]:
-    """The settings that point feedsvc at a running Storeden simulator, at the rate it allows."""
+def storeden_env(sandbox, *, rate: tuple[int, float] | None = None) -> dict[str, str]:
+    """The settings that point feedsvc at a running Storeden simulator, at the rate it allows unless `rate`."""
+    requests, seconds = rate or sandbox.rate
     return {"FEEDSVC_STOREDEN_URL": sandbox.url, "FEEDSVC_STOREDEN_KEY": sandbox.key,
-            "FEEDSVC_STOREDEN_EXCHANGE": sandbox.exchange,
-            "FEEDSVC_STOREDEN_RATE": f"{sandbox.rate.requests}/{sandbox.rate.seconds:g}"}
+            "FEEDSVC_STOREDEN_EXCHANGE": sandbox.exchange, "FEEDSVC_STOREDEN_RATE": f"{requests}/{seconds:g}"}
 
 
 def retino_env(sandbox, *, token: str | None = None, store_id: str | None = None) -> dict[str, str]:

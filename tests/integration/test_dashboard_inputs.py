@@ -86,6 +86,7 @@ def test_older_path_links_still_open_codes_with_slashes(client, code):
     "/orders?status=1.0", "/orders?sort=evil", "/orders?sort=order_ts%20DESC--", "/orders?dir=sideways",
     "/orders?cod=maybe", "/orders?package=1", "/orders?q=%00", "/orders?q=" + "x" * 201,
     "/order?code=" + "x" * 1001,
+    "/deliveries?page=0", "/deliveries?page=" + "9" * 30, "/deliveries?show=everything", "/deliveries?show=ok&show=all",
 ])
 def test_nonsense_query_parameters_get_400_with_a_reason(client, path):
     response = client.get(path)
@@ -111,7 +112,8 @@ def test_query_arguments_never_reach_url_building(client):
 
 
 @pytest.mark.parametrize("path", ["/", "/orders", "/feed-view", "/quarantine", "/syncs", "/order?code=a%2Fb",
-                                  "/healthz", "/feed.xml", "/nowhere", "/orders?page=x"])
+                                  "/healthz", "/feed.xml", "/nowhere", "/orders?page=x", "/deliveries?show=failed",
+                                  "/metrics"])
 def test_no_answer_names_the_host_it_was_sent(client, path):
     response = client.get(path, headers={"Host": EVIL, "X-Forwarded-Host": EVIL, "X-Forwarded-Proto": "http"})
     assert response.status_code in (200, 400, 404, 503)

@@ -30,6 +30,7 @@ def _put(store: Store, order: dict, order_id: str, short_id: str) -> None:
     store.upsert_summary(order_id, status=4, order_ts=ORDER_SEC, short_id=short_id, locale="it_IT",
                          summary={"orderID": order_id, "short_id": short_id, "status": 4})
     store.save_order_raw(order_id, jsonutil.dumps(order), status=4, order_ts=ORDER_SEC)
+    store.save_tracking_raw(order_id, None, status=4)  # asked, as the sync does for a delivered order: none
 
 
 def check(order: dict) -> None:

@@ -67,11 +67,12 @@ def test_two_orders_with_one_code_publish_the_first_and_quarantine_the_other(set
     assert reasons[later.order_id] == f"duplicate CODE {first.short_id!r}: order {earlier.order_id} already uses it"
 
 
-def test_an_order_listed_but_not_yet_read_waits_in_quarantine(settings, store, shop):
+def test_an_order_listed_but_not_yet_read_is_pending_not_quarantined(settings, store, shop):
     store.upsert_summary("listed-only", status=1, order_ts=NOW - DAY, short_id="L1", locale=None,
                          summary={"orderID": "listed-only"})
-    build_and_publish(settings, now=NOW, store=store)
-    assert store.quarantine_reason("listed-only") == "order details not fetched yet"
+    result = build_and_publish(settings, now=NOW, store=store)
+    assert result.pending == 1 and result.quarantined == 0
+    assert store.quarantine_reason("listed-only") is None
     assert "L1" not in feed_codes(settings)
 
 

@@ -100,6 +100,24 @@ def test_port_sets_public_bind(tmp_path):
     assert settings(tmp_path, PORT="5000", FEEDSVC_BIND="127.0.0.1:9").bind == "127.0.0.1:9"
 
 
+def test_delivery_settings_have_their_defaults_and_refuse_nonsense(tmp_path):
+    s = settings(tmp_path)
+    assert s.max_fetch_age == 46800 and s.metrics_token == ""
+    token = "k" * 32
+    s = settings(tmp_path, FEEDSVC_MAX_FETCH_AGE="3600", FEEDSVC_METRICS_TOKEN=token)
+    assert s.max_fetch_age == 3600 and s.metrics_token == token
+    assert token not in repr(s) and token in s.secrets()
+    for variable, value in (("FEEDSVC_MAX_FETCH_AGE", "30"), ("FEEDSVC_MAX_FETCH_AGE", "-5"),
+                            ("FEEDSVC_MAX_FETCH_AGE", "13h"), ("FEEDSVC_METRICS_TOKEN", "short"),
+                            ("FEEDSVC_METRICS_TOKEN", "k" * 20 + " " + "k" * 20),
+                            ("FEEDSVC_METRICS_TOKEN", "k" * 31)):
+        with pytest.raises(ConfigError) as error:
+            settings(tmp_path, **{variable: value})
+        assert error.value.variable == variable
+        if variable == "FEEDSVC_METRICS_TOKEN":
+            assert value not in str(error.value)  # a secret, even a bad one, is never echoed
+
+
 # -- every setting checked at start-up ------------------------------------------------------------
 
 @pytest.mark.parametrize("variable, value, problem", [

@@ -81,7 +81,7 @@ def test_health_without_credentials_tells_status_and_ages_only(client, published
     wrong_basic = client.get("/healthz", auth=(USER, "wrong password guess"))
     wrong_token = client.get("/healthz", headers={"Authorization": "Bearer " + "0" * 64})
     assert public.status_code == 503
-    assert set(public.json) == {"status", "snapshot_age_seconds", "last_sync_age_seconds"}
+    assert set(public.json) == {"status", "snapshot_age_seconds", "last_sync_age_seconds", "last_fetch_age_seconds"}
     assert public.json["status"] == "publish_failed" and public.json["last_sync_age_seconds"] >= 0
     assert str(data_dir) not in public.text
     for detailed in (by_basic, by_token):

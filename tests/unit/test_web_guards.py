@@ -32,6 +32,10 @@ def pct(text: str) -> str:
     (f"Invalid request line: 'GET /feed/{TOKEN}.xml HTTP/9'",
      "Invalid request line: 'GET /feed/<redacted>.xml HTTP/9'"),
     (f'ua "curl {pct(PASSWORD)}"', 'ua "curl <redacted>"'),
+    (f'1.2.3.4 "GET /feed.xml HTTP/1.1" 401 "curl {PASSWORD} x"',
+     '1.2.3.4 "GET /feed.xml HTTP/1.1" 401 "curl <redacted> x"'),
+    (f'ua "{PASSWORD.upper()}"', 'ua "<redacted>"'),
+    ('"GET /horse/battery HTTP/1.1" 200 "correct staple"', '"GET /horse/battery HTTP/1.1" 200 "correct staple"'),
     (f'ref https://x.example/feed/{TOKEN}.xml', 'ref https://x.example/feed/<redacted>.xml'),
     ('"GET /orders?page=2 HTTP/1.1" 200 "Mozilla/5.0"', '"GET /orders?page=2 HTTP/1.1" 200 "Mozilla/5.0"'),
 ])
