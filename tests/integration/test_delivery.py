@@ -3,6 +3,8 @@ down, a storm of bad tokens kept to a few rows; what /healthz, the overview and 
 
 import threading
 
+import pytest
+
 from feedsvc.config import load_settings
 from feedsvc.delivery import DeliveryLog
 from feedsvc.tls import ensure_self_signed
@@ -72,6 +74,7 @@ def test_every_feed_request_is_logged_with_its_answer_and_nothing_secret(tmp_pat
         assert TOKEN[:16].encode() not in written
 
 
+@pytest.mark.slow
 def test_ten_thousand_bad_token_requests_leave_a_bounded_log(tmp_path):
     env = base_env(tmp_path, FEEDSVC_TRUST_PROXY=1)
     publish_feed(tmp_path)

@@ -10,6 +10,7 @@ import itertools
 import json
 import time
 
+import pytest
 from lxml import etree
 
 from feedsvc.backfill import urgency
@@ -114,6 +115,7 @@ def test_orders_not_fetched_yet_are_pending_never_quarantined_nor_half_mapped(da
     assert quarantined == []
 
 
+@pytest.mark.slow
 def test_a_large_shop_with_nothing_shipped_still_publishes_within_three_minutes(data_dir, start_storeden):
     """No order is urgent, so the list does not take precedence for all its 12 pages: pages and orders alternate."""
     shop = Shop(seed=26, orders=1200, now=time.time() - 60, days=6)
