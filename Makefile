@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench browser clean
+.PHONY: run test lint bench browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,14 @@ browser:
 run: $(STAMP)
 	$(BIN)/feedsvc demo
 
-test: $(STAMP) browser
+# The gates: style and common bugs (ruff), types (mypy), the layers of docs/architecture.md (import-linter).
+lint: $(STAMP)
+	$(BIN)/ruff check
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+# The gates first, then the whole suite (the `slow` tests too; `-m 'not slow'` by hand leaves them out).
+test: $(STAMP) browser lint
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

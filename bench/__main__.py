@@ -11,8 +11,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench.harness import (BenchContext, Log, RESULTS_PATH, format_markdown, format_table, update_readme,
-                           write_results)
+from bench.harness import RESULTS_PATH, BenchContext, Log, format_markdown, format_table, update_readme, write_results
 
 # Name → module; the order is the order of the table.
 BENCHMARKS = {

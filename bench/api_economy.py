@@ -12,11 +12,11 @@ from __future__ import annotations
 import math
 import time
 
+from bench.harness import BenchContext, Row
 from feedsvc.config import load_settings
 from feedsvc.storeden.sandbox import SandboxServer
 from feedsvc.storeden.shop import SHIPPED, Shop
 from feedsvc.sync import run_sync
-from bench.harness import BenchContext, Row
 
 NAME = "api"
 PAGE = 100
@@ -41,7 +41,8 @@ def economy(ctx: BenchContext, orders: int) -> list[Row]:
         bound = math.ceil(len(shop.orders) / PAGE) + 1 + len(in_feed) + shipped + REFERENCE_CALLS
         naive = math.ceil(len(shop.orders) / PAGE) + 1 + 2 * len(shop.orders)
         rows = [Row(NAME, f"backfill of {orders:,} orders: requests", str(stats["requests"]), f"{bound} (lower bound)",
-                    stats["requests"] / bound, ratio_label="sent / lower bound", goal="1.0", met=stats["requests"] <= bound),
+                    stats["requests"] / bound, ratio_label="sent / lower bound", goal="1.0",
+                    met=stats["requests"] <= bound),
                 Row(NAME, f"backfill of {orders:,} orders vs naive", str(stats["requests"]), f"{naive} (naive client)",
                     stats["requests"] / naive, ratio_label="sent / naive"),
                 Row(NAME, f"backfill of {orders:,} orders: 429s", str(backfill.responses_429), "0", None,

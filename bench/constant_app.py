@@ -10,9 +10,10 @@ read once at import: `BENCH_CONSTANT_XML` and `BENCH_CONSTANT_GZ` name them.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-_XML = open(os.environ["BENCH_CONSTANT_XML"], "rb").read()
-_GZ = open(os.environ["BENCH_CONSTANT_GZ"], "rb").read()
+_XML = Path(os.environ["BENCH_CONSTANT_XML"]).read_bytes()
+_GZ = Path(os.environ["BENCH_CONSTANT_GZ"]).read_bytes()
 
 
 def app(environ, start_response):

@@ -15,7 +15,7 @@ from bench.harness import BenchContext, Row
 from bench.serving import _env
 from feedsvc.publish import current_snapshot
 from feedsvc.tls import ensure_self_signed
-from tests.integration.servers import GunicornServer
+from tests.helpers.servers import GunicornServer
 
 NAME = "dashboard"
 REPEAT = 15

@@ -14,8 +14,8 @@ from feedsvc import jsonutil
 from feedsvc.build import build_and_publish
 from feedsvc.config import Settings, load_settings
 from feedsvc.publish import current_snapshot
-from feedsvc.storeden.shop import SHIPPED, Shop
 from feedsvc.store import Store
+from feedsvc.storeden.shop import SHIPPED, Shop
 
 TOKEN = "be" * 32
 

@@ -23,7 +23,7 @@ from feedsvc.publish import current_snapshot
 from feedsvc.tls import ensure_self_signed
 
 sys.path.insert(0, str(PROJECT_ROOT))
-from tests.integration.servers import GunicornServer  # noqa: E402
+from tests.helpers.servers import GunicornServer
 
 NAME = "delivery log"
 CLIENTS = 8

@@ -11,6 +11,7 @@ builds take well under a second each; the row's note gives the real time).
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 
@@ -57,7 +58,7 @@ def run(ctx: BenchContext) -> list[Row]:
         real = time.monotonic() - started
     publishes = outcome.progressive
     first_at, first = publishes[0] if publishes else (clock.now, outcome.build)
-    gaps = [b[0] - a[0] for a, b in zip(publishes, publishes[1:])] + ([clock.now - publishes[-1][0]] if publishes
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(publishes)] + ([clock.now - publishes[-1][0]] if publishes
                                                                     else [])
     note = (f"{orders:,}-order shop, 5 requests / 60 s, simulated time; {outcome.sync.requests:,} requests; "
             f"{len(publishes)} publishes while it ran, at most {_minutes(max(gaps, default=0))} apart, then "

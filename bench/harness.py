@@ -18,9 +18,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = BENCH_DIR.parent
@@ -60,7 +60,7 @@ class BenchContext:
 
     quick: bool
     workdir: Path
-    log: "Log"
+    log: Log
 
 
 class Log:
@@ -223,7 +223,7 @@ def _md_escape(text: str) -> str:
 def format_markdown(rows: Sequence[Row], *, quick: bool, elapsed: float, failures: Sequence[str],
                     now: _dt.datetime | None = None) -> str:
     """bench/RESULTS.md: the machine, then the table, then the notes and any failed benchmark."""
-    now = now or _dt.datetime.now(_dt.timezone.utc)
+    now = now or _dt.datetime.now(_dt.UTC)
     out = [
         "# feedsvc benchmark results",
         "",
@@ -277,7 +277,7 @@ class Stopwatch:
     seconds: float = 0.0
     _start: float = field(default=0.0, repr=False)
 
-    def __enter__(self) -> "Stopwatch":
+    def __enter__(self) -> Stopwatch:
         self._start = time.perf_counter()
         return self
 

@@ -32,7 +32,7 @@ class LoadResult:
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
 
-    def add(self, other: "LoadResult") -> "LoadResult":
+    def add(self, other: LoadResult) -> LoadResult:
         """This result and `other` as one run (for rounds of the same load)."""
         statuses = dict(self.statuses)
         for status, count in other.statuses.items():

@@ -23,14 +23,14 @@ import random
 import statistics
 import time
 
+from bench.harness import BenchContext, Row
 from feedsvc.config import load_settings
 from feedsvc.pipeline import run_pipeline
 from feedsvc.retino.sandbox import RetinoSandboxServer
+from feedsvc.store import Store
 from feedsvc.storeden.sandbox import SandboxServer
 from feedsvc.storeden.shop import Shop
 from feedsvc.storeden.throttle import Throttle
-from feedsvc.store import Store
-from bench.harness import BenchContext, Row
 
 NAME = "push"
 TOKEN, STORE = "bench-token", "main-shop"
@@ -145,7 +145,8 @@ def run(ctx: BenchContext) -> list[Row]:
                      f"{idle} of {len(cycles)} cycles called Retino not at all"),
             Row(NAME, "steady hour: Storeden requests", str(storeden_requests),
                 f"{len(cycles)} (one orders_filter a cycle)", storeden_requests / len(cycles),
-                ratio_label="requests / cycles", note="1 orders_filter per minute + details/tracking of changed orders"),
+                ratio_label="requests / cycles",
+                note="1 orders_filter per minute + details/tracking of changed orders"),
         ]
         for label, rate, goal in (("the demo's throttle 20/1", (20, 1.0), True), ("Storeden's 5/60", (5, 60.0), False)):
             waits = dict(zip((at for at, _ in cycles), _throttle_waits(cycles, rate)))

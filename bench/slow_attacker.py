@@ -2,7 +2,7 @@
 
 The slow-client benchmark runs this in its own process, so the attack does not
 share a GIL with the clients whose latency it measures. It opens COUNT
-connections (kinds from tests/integration/slow_clients.py in turn), and
+connections (kinds from tests/helpers/slow_clients.py in turn), and
 whenever the server closes one it records how long that one lived and opens
 another, as an attacker keeping the pressure on would. It stops after SECONDS
 or when its stdin closes, and prints one JSON line: how many were open at each
@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 
-from tests.integration.slow_clients import KINDS, open_slow
+from tests.helpers.slow_clients import KINDS, open_slow
 
 MAX_REOPENS = 200_000
 

@@ -32,7 +32,7 @@ from bench.serving import _env
 from feedsvc.config import default_value
 from feedsvc.publish import current_snapshot
 from feedsvc.tls import ensure_self_signed
-from tests.integration.servers import GunicornServer
+from tests.helpers.servers import GunicornServer
 
 NAME = "slow clients"
 SLOW = 1_000
@@ -141,7 +141,8 @@ def run(ctx: BenchContext) -> list[Row]:
         rows.append(Row(NAME, "a stalled connection lives (median / max)",
                         f"{statistics.median(lifetimes):.1f} / {max(lifetimes):.1f} s", f"{DEADLINE:.0f} s (deadline)",
                         max(lifetimes) / DEADLINE, ratio_label="max / deadline", goal="≤ 1.1",
-                        met=max(lifetimes) <= DEADLINE * 1.1, note=f"{len(lifetimes):,} connections closed by the server"))
+                        met=max(lifetimes) <= DEADLINE * 1.1,
+                        note=f"{len(lifetimes):,} connections closed by the server"))
     if True in rss and False in rss:
         per_connection = (rss[True] - rss[False]) / SLOW
         rows.append(Row(NAME, "workers' memory per held connection", f"{per_connection / 1024:.0f} KB",

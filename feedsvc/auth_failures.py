@@ -9,8 +9,8 @@ wait. With store.py, the only SQL.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 AUTH_FAILURES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS auth_failures (

@@ -36,7 +36,7 @@ from feedsvc.durations import format_age
 from feedsvc.storeden.payload import PayloadError, order_timestamp
 from feedsvc.storeden.vocabulary import SHIPPED_STATUSES, status_or_none
 
-URGENCY = {4: 0, 8: 0, 3: 1, 5: 2}  # lower goes first
+URGENCY: dict[int | None, int] = {4: 0, 8: 0, 3: 1, 5: 2}  # lower goes first
 NOT_URGENT = 3
 PAGE_SIZE = 100
 PROGRESS_BOOKMARK = "backfill_progress"
@@ -93,7 +93,7 @@ def backfill(run, checkpoint) -> None:
     while True:
         # With nothing urgent known, pages and orders take turns: a shop whose orders are all unshipped
         # (or listed oldest first) still has its first orders fetched, and published, in the first minutes.
-        if listing and (not queue or not queue.urgent_left() and pages_read <= done + 1):
+        if listing and (not queue or (not queue.urgent_left() and pages_read <= done + 1)):
             page = next(pages, None)
             pages_read += 1
             if page is None:

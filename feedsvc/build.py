@@ -23,18 +23,18 @@ from typing import Any
 
 from feedsvc import faults
 from feedsvc.config import ConfigError, Settings, variable_of
+from feedsvc.fragments import CachedFragment, context_key, source_key
 from feedsvc.pipeline import hold
 from feedsvc.publish import PublishError, SnapshotWriter, open_private
 from feedsvc.retino.context import InvalidContext, MappingContext, checkout_labels
 from feedsvc.retino.countries import load_override_file, parse_country_list
 from feedsvc.retino.mapping import MappingError, map_order
+from feedsvc.retino.model import Order
 from feedsvc.retino.render import FEED_HEAD, feed_tail, order_fragment
 from feedsvc.retino.rules import OrderChecker
 from feedsvc.retino.validate import validate_path
-from feedsvc.storeden.vocabulary import NotAStatus, order_status
-from feedsvc.fragments import CachedFragment, context_key, source_key
-from feedsvc.retino.model import Order
 from feedsvc.store import SearchColumns, Store
+from feedsvc.storeden.vocabulary import NotAStatus, order_status
 
 log = logging.getLogger("feedsvc.build")
 
@@ -308,6 +308,7 @@ def _record(store: Store, state: _Pass, findings_by_order, since_ts: int, fresh_
     with open(fresh_path, "rb") as fresh:
         def read_back():
             for entry in state.fresh:
+                assert entry.fresh_span is not None  # every fresh entry was written to the fresh document
                 offset, length = entry.fresh_span
                 fresh.seek(offset)
                 # Stored from the checked file, not from memory: what is cached is what passed.

@@ -25,10 +25,11 @@ import logging
 import os
 import stat
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from dotenv import dotenv_values
 
@@ -247,7 +248,7 @@ class Settings:
         values = (getattr(self, setting.field) for setting in SETTINGS if setting.secret)
         return tuple(value for value in values if value)
 
-    def with_overrides(self, **changes) -> "Settings":
+    def with_overrides(self, **changes) -> Settings:
         return replace(self, **changes)
 
     def require_feed_auth(self) -> None:

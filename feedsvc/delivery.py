@@ -194,7 +194,7 @@ class DeliveryLog:
                 self._db.close()
             self._db = None
 
-    def __enter__(self) -> "DeliveryLog":
+    def __enter__(self) -> DeliveryLog:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -251,7 +251,8 @@ class DeliveryLog:
         db = self._connection()
         db.execute("BEGIN IMMEDIATE")
         try:
-            new_id, totals, last_download = None, {}, None
+            new_id, last_download = None, None
+            totals: dict[int, int] = {}
             for at, route, status, sent, duration, user_agent, client, fold_key, method in items:
                 folded = None
                 if fold_key is not None:
@@ -320,7 +321,8 @@ class DeliveryLog:
 
     def page(self, *, page: int = 1, per_page: int = 50, failed: bool | None = None) -> tuple[list[Delivery], int]:
         """Rows newest first, and how many there are (with `failed`, only failures or only successes)."""
-        where, params = "", []
+        where = ""
+        params: list[object] = []
         if failed is not None:
             where = " WHERE status NOT IN (200, 304)" if failed else " WHERE status IN (200, 304)"
         total = self._rows(f"SELECT COUNT(*) FROM deliveries{where}", params)[0][0]

@@ -222,6 +222,7 @@ def check_pushed(settings: Settings, sandbox, retino, feed_path: Path) -> str:
     outcome = run_pipeline(settings, command="feedsvc demo --check")
     if outcome.push_error or outcome.publish_error:
         raise DemoError(f"push check: {outcome.push_error or outcome.publish_error}")
+    assert outcome.build is not None and outcome.push is not None  # it published and pushed, without error
     new_feed = _feed_orders(outcome.build.snapshot_dir / "feed.xml")
     calls = retino.control("calls")[calls_before:]
     sent_codes = {code for call in calls for code in call.get("codes", [])}

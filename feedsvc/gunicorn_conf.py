@@ -22,9 +22,26 @@ from feedsvc.config import load_settings
 from feedsvc.web.redact import RedactingFilter, Redactor
 from feedsvc.web.worker import DeadlineWorker
 
-__all__ = ["bind", "workers", "worker_class", "worker_connections", "timeout", "graceful_timeout", "keepalive",
-           "backlog", "preload_app", "accesslog", "errorlog", "loglevel", "access_log_format", "certfile",
-           "keyfile", "forwarded_allow_ips", "logger_class", "control_socket_disable"]
+__all__ = [
+    "access_log_format",
+    "accesslog",
+    "backlog",
+    "bind",
+    "certfile",
+    "control_socket_disable",
+    "errorlog",
+    "forwarded_allow_ips",
+    "graceful_timeout",
+    "keepalive",
+    "keyfile",
+    "logger_class",
+    "loglevel",
+    "preload_app",
+    "timeout",
+    "worker_class",
+    "worker_connections",
+    "workers",
+]
 
 _settings = load_settings()
 _settings.require_feed_auth()

@@ -31,16 +31,18 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from feedsvc.config import Settings
 
 if TYPE_CHECKING:
     from feedsvc.build import BuildResult
+    from feedsvc.push import PushResult
     from feedsvc.sync import SyncResult
 
 log = logging.getLogger("feedsvc.pipeline")
@@ -70,7 +72,7 @@ def describe(holder: dict) -> str:
     if holder.get("command"):
         parts.append(str(holder["command"]))
     if holder.get("started_at"):
-        stamp = datetime.fromtimestamp(float(holder["started_at"]), timezone.utc)
+        stamp = datetime.fromtimestamp(float(holder["started_at"]), UTC)
         parts.append(f"since {stamp:%Y-%m-%d %H:%M:%S} UTC")
     if holder.get("stage"):
         parts.append(str(holder["stage"]))
@@ -247,7 +249,7 @@ class PipelineResult:
     build: BuildResult | None = None  # when it published
     publish_error: str | None = None  # why publishing failed; the previous snapshot stays served
     progressive: list = field(default_factory=list)  # (seconds in, BuildResult) of publishes during a backfill
-    push: object = None  # PushResult when it pushed (push mode)
+    push: PushResult | None = None  # when it pushed (push mode)
     push_error: str | None = None  # why the push stopped; what was not confirmed goes next time
 
 

@@ -27,8 +27,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from feedsvc.build import BuildResult
 
 log = logging.getLogger("feedsvc.progressive")
 
@@ -39,11 +43,11 @@ EARLY = 90.0
 
 @dataclass
 class ProgressivePublisher:
-    publish: Callable[[], object]  # builds and publishes a snapshot; raises BuildError / PublishError
+    publish: Callable[[], BuildResult]  # builds and publishes a snapshot; raises BuildError / PublishError
     clock: Callable[[], float] = time.monotonic
     first_after: float = FIRST_AFTER
     every: float = EVERY
-    on_publish: Callable[[float, object], None] | None = None  # (seconds into the run, BuildResult)
+    on_publish: Callable[[float, BuildResult], None] | None = None  # (seconds into the run, BuildResult)
     published: list = field(default_factory=list)  # (seconds into the run, BuildResult) of each publish
 
     def __post_init__(self):

@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from feedsvc import faults
@@ -118,7 +118,7 @@ class SnapshotWriter:
         self.staging: Path | None = None
         self.committed: Snapshot | None = None
 
-    def __enter__(self) -> "SnapshotWriter":
+    def __enter__(self) -> SnapshotWriter:
         try:
             self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))  # 0700
@@ -144,7 +144,7 @@ class SnapshotWriter:
                 os.fsync(xml.fileno())
             staging = self.staged
             sha, size, gz_sha, gz_size = _digest_and_gzip(self.xml_path, staging / "feed.xml.gz")
-            stamp = datetime.fromtimestamp(created_ts, tz=timezone.utc)
+            stamp = datetime.fromtimestamp(created_ts, tz=UTC)
             full_meta = {**meta, "created_at": stamp.isoformat(timespec="seconds"), "created_ts": created_ts,
                          "size": size, "sha256": sha, "gzip_size": gz_size, "gzip_sha256": gz_sha}
             with open_private(staging / "meta.json", "w") as out:

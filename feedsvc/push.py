@@ -28,11 +28,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from feedsvc import faults
 from feedsvc.build import mapping_context
@@ -40,11 +41,26 @@ from feedsvc.config import Settings
 from feedsvc.fragments import context_key, source_key
 from feedsvc.pipeline import hold
 from feedsvc.retino.answers import UNCONFIRMED, Confirmed, Rejected
-from feedsvc.retino.api import (BULK_LIMIT, RetinoAuthError, RetinoClient, RetinoError, RetinoNotFound, RetinoRejected,
-                                RetinoUnavailable, RetinoUnknownStore)
+from feedsvc.retino.api import (
+    BULK_LIMIT,
+    RetinoAuthError,
+    RetinoClient,
+    RetinoError,
+    RetinoNotFound,
+    RetinoRejected,
+    RetinoUnavailable,
+    RetinoUnknownStore,
+)
 from feedsvc.retino.mapping import MappingError, map_order, package_numbers
-from feedsvc.retino.push_payload import (DEFAULT_PICKUP_PHRASES, NOT_PUSHED, is_pickup, is_pushed, order_json,
-                                         payload_hash, status_history)
+from feedsvc.retino.push_payload import (
+    DEFAULT_PICKUP_PHRASES,
+    NOT_PUSHED,
+    is_pickup,
+    is_pushed,
+    order_json,
+    payload_hash,
+    status_history,
+)
 from feedsvc.store import ObservedStatus, PushCandidate, Store
 from feedsvc.storeden.vocabulary import STATUS_NAMES
 
@@ -61,7 +77,7 @@ class PushStopped(RuntimeError):
     What was learnt before is recorded; `result` says how far it got.
     """
 
-    def __init__(self, message: str, result: "PushResult"):
+    def __init__(self, message: str, result: PushResult):
         super().__init__(message)
         self.result = result
 
@@ -175,7 +191,7 @@ def run_push(settings: Settings, *, resend_all: bool = False, dry_run: bool = Fa
         try:
             return _Push(settings, store, client, now=now, resend_all=resend_all, dry_run=dry_run).run()
         finally:
-            if own_client:
+            if own_client and client is not None:
                 client.close()
             if own_store:
                 store.close()
@@ -291,8 +307,10 @@ class _Push:
         if self.dry_run:
             self.result.payloads.extend(item.payload for item in batch)
             return
+        assert self.client is not None  # only a dry run has none
         try:
-            outcomes = self.client.upsert_all([item.payload for item in batch], batch_size=1 if one_by_one else BULK_LIMIT)
+            outcomes = self.client.upsert_all([item.payload for item in batch],
+                                              batch_size=1 if one_by_one else BULK_LIMIT)
         except RetinoError as stop:
             # what was answered is kept; the rest had no answer at all and simply goes again next time
             self._record([item for item in batch if item.payload["code"] in stop.results], stop.results)
@@ -344,6 +362,7 @@ class _Push:
                 continue
             stored = self.store.get_order(candidate.order_id)
             tracking = stored.tracking if stored else None
+            assert self.client is not None  # only a dry run has none
             for number in numbers:
                 try:
                     self.client.create_shipment(candidate.retino_id, number, carrier_of(tracking, number))

@@ -18,10 +18,11 @@ import os
 import sqlite3
 import stat
 import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 from feedsvc import jsonutil
 from feedsvc.fragments import CachedFragment
@@ -285,13 +286,13 @@ class Store:
         self._migrate()
 
     @classmethod
-    def open(cls, settings) -> "Store":
+    def open(cls, settings) -> Store:
         return cls(settings.database_path)
 
     def close(self) -> None:
         self.db.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -520,7 +521,8 @@ class Store:
             clauses.append("is_cod = ?")
             params.append(1 if cod else 0)
         if has_package is not None:
-            clauses.append("package_numbers <> ''" if has_package else "(package_numbers = '' OR package_numbers IS NULL)")
+            clauses.append("package_numbers <> ''" if has_package
+                           else "(package_numbers = '' OR package_numbers IS NULL)")
         where = " AND ".join(clauses)
         total = self.db.execute(f"SELECT COUNT(*) FROM orders WHERE {where}", params).fetchone()[0]
         column = SORTS.get(sort, "order_ts")
@@ -809,8 +811,9 @@ class Store:
             self.db.execute("DELETE FROM push_state")
 
     def start_push_run(self) -> int:
-        return self.db.execute("INSERT INTO push_runs (started_at, status) VALUES (?, 'running')",
-                               (time.time(),)).lastrowid
+        cursor = self.db.execute("INSERT INTO push_runs (started_at, status) VALUES (?, 'running')", (time.time(),))
+        assert cursor.lastrowid is not None  # set by every INSERT
+        return cursor.lastrowid
 
     def finish_push_run(self, run_id: int, *, status: str, **figures) -> None:
         allowed = ("sent", "confirmed", "rejected", "unconfirmed", "shipments", "calls", "requests",

@@ -27,11 +27,16 @@ from feedsvc.config import Settings
 from feedsvc.durations import format_elapsed
 from feedsvc.pipeline import hold
 from feedsvc.progress import Progress
-from feedsvc.storeden.client import (StoredenAuthError, StoredenClient, StoredenError, StoredenNotFound,
-                                     StoredenQuotaError)
+from feedsvc.store import Store
+from feedsvc.storeden.client import (
+    StoredenAuthError,
+    StoredenClient,
+    StoredenError,
+    StoredenNotFound,
+    StoredenQuotaError,
+)
 from feedsvc.storeden.payload import PayloadError, latest_event_ts, order_timestamp
 from feedsvc.storeden.vocabulary import SHIPPED_STATUSES, NotAStatus, order_status, status_or_none
-from feedsvc.store import Store
 
 log = logging.getLogger("feedsvc.sync")
 

@@ -26,7 +26,7 @@ def _still_good(cert_path: Path, key_path: Path) -> bool:
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     except ValueError:
         return False
-    return cert.not_valid_after_utc - RENEW_BEFORE > datetime.datetime.now(datetime.timezone.utc)
+    return cert.not_valid_after_utc - RENEW_BEFORE > datetime.datetime.now(datetime.UTC)
 
 
 def ensure_self_signed(data_dir: Path, hostnames=("localhost", "127.0.0.1")) -> tuple[Path, Path]:
@@ -45,7 +45,7 @@ def ensure_self_signed(data_dir: Path, hostnames=("localhost", "127.0.0.1")) -> 
             names.append(x509.DNSName(host))
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0]),
                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "feedsvc demo")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=365))

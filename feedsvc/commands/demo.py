@@ -8,12 +8,16 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from feedsvc import demo
 from feedsvc.commands import rate_option
 from feedsvc.config import load_settings, read_setting
+
+if TYPE_CHECKING:
+    from feedsvc.pipeline import PipelineResult
 
 
 @click.command("demo")
@@ -65,6 +69,7 @@ def demo_command(orders: int, port: int, data_dir: Path | None, rate, changes_ev
                 click.echo(line)
             if check:
                 _check(base, values, cert, data_dir)
+                assert outcome.build is not None  # _sync_and_publish stops the demo when nothing was published
                 click.echo(demo.check_pushed(settings, sandbox, retino, outcome.build.snapshot_dir / "feed.xml"))
             else:
                 if changes_every:
@@ -83,7 +88,7 @@ def demo_command(orders: int, port: int, data_dir: Path | None, rate, changes_ev
                 server.kill()
 
 
-def _sync_and_publish(settings) -> tuple[str, str, object]:
+def _sync_and_publish(settings) -> tuple[str, str, PipelineResult]:
     """The first sync, publish and push, and the published feed checked: (the sync's line, the check's line,
     the pipeline's outcome)."""
     from feedsvc.pipeline import run_pipeline
@@ -91,7 +96,7 @@ def _sync_and_publish(settings) -> tuple[str, str, object]:
 
     outcome = run_pipeline(settings, progress=sys.stderr.isatty(), command="feedsvc demo")
     if outcome.publish_error or outcome.push_error:
-        raise click.ClickException(outcome.publish_error or outcome.push_error)
+        raise click.ClickException(str(outcome.publish_error or outcome.push_error))
     assert outcome.sync is not None and outcome.build is not None and outcome.push is not None
     report = validate_path(outcome.build.snapshot_dir / "feed.xml", days=settings.days)
     return (f"synced: {outcome.sync.summary()}",

@@ -8,8 +8,8 @@ import time
 import click
 
 from feedsvc import backfill, delivery
-from feedsvc.config import load_settings
 from feedsvc.commands.push import echo_push_status
+from feedsvc.config import load_settings
 from feedsvc.durations import format_age
 from feedsvc.pipeline import pipeline_running
 from feedsvc.publish import current_snapshot

@@ -11,9 +11,10 @@ Confirmed(id), Rejected(message) or Unconfirmed (send it again next time).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import httpx
 

@@ -23,16 +23,26 @@ import random
 import re
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from feedsvc import __version__
-from feedsvc.retino.answers import (Confirmed, Outcome, Rejected, Unconfirmed, error_text, find_id,
-                                    is_unknown_store_message, json_body, read_bulk_answer)
+from feedsvc.retino.answers import (
+    Confirmed,
+    Outcome,
+    Rejected,
+    Unconfirmed,
+    error_text,
+    find_id,
+    is_unknown_store_message,
+    json_body,
+    read_bulk_answer,
+)
 from feedsvc.retry_after import parse_retry_after
 
 log = logging.getLogger("feedsvc.retino.api")
@@ -56,7 +66,7 @@ class RetinoError(Exception):
     """
 
     def __init__(self, message: str, *, status: int | None = None, path: str = "",
-                 results: Mapping[str, "Outcome"] | None = None):
+                 results: Mapping[str, Outcome] | None = None):
         super().__init__(message)
         self.status = status
         self.path = path
@@ -177,7 +187,7 @@ class RetinoClient:
     def close(self) -> None:
         self.http.close()
 
-    def __enter__(self) -> "RetinoClient":
+    def __enter__(self) -> RetinoClient:
         return self
 
     def __exit__(self, *exc) -> None:

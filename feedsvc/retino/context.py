@@ -8,9 +8,9 @@ order, for the fragment cache's keys.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Mapping
 from zoneinfo import ZoneInfo
 
 from feedsvc.retino import order_url

@@ -21,9 +21,10 @@ here; shops add theirs with FEEDSVC_COUNTRY_MAP or get them from the API.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import pycountry
 

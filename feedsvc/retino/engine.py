@@ -65,7 +65,7 @@ class Claims:
         self._known = 0  # the last index taken by either pass, as far as this one knows
 
     @classmethod
-    def create(cls) -> "Claims":
+    def create(cls) -> Claims:
         handle, path = tempfile.mkstemp(prefix="feedsvc-validate-", suffix=".claims")
         os.write(handle, bytes(8))
         os.close(handle)
@@ -200,7 +200,7 @@ class ChildPass:
         env = dict(os.environ)
         package_parent = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (the child writes to it; closed in stop())
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=self._stderr, env=env)
 
@@ -211,6 +211,7 @@ class ChildPass:
                 out, _ = self.process.communicate()
                 ok = self.process.returncode == 0
             else:
+                assert self.pid is not None  # started by fork when not as a process
                 out = self._output.read()
                 _, status = os.waitpid(self.pid, 0)
                 self.pid = None

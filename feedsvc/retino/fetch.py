@@ -95,20 +95,21 @@ class _Inflate:
 
     def __init__(self, label: str):
         self.label = label
-        self.inflater = None
+        self.inflater: zlib._Decompress | None = None
 
     def feed(self, data: bytes):
         if self.inflater is None:
             wrapped = len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
             self.inflater = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+        inflater = self.inflater
         while data:
             try:
-                out = self.inflater.decompress(data, _CHUNK)
+                out = inflater.decompress(data, _CHUNK)
             except zlib.error as exc:
                 raise UnreadableFeed(f"{self.label}: corrupt deflate data ({exc})") from None
             yield out
-            data = self.inflater.unconsumed_tail
-            if self.inflater.eof and (data or self.inflater.unused_data):
+            data = inflater.unconsumed_tail
+            if inflater.eof and (data or inflater.unused_data):
                 raise UnreadableFeed(f"{self.label}: bytes after the end of the deflate data")
 
     def finish(self) -> bytes:
@@ -130,10 +131,11 @@ class _CappedWriter:
     def __init__(self, max_bytes: int, label: str):
         self.max_bytes = max_bytes
         self.label = label
-        self.file = tempfile.NamedTemporaryFile(prefix="feedsvc-validate-", suffix=".xml", delete=False)
+        self.file = tempfile.NamedTemporaryFile(  # noqa: SIM115 (open while the body arrives; close() or abort())
+            prefix="feedsvc-validate-", suffix=".xml", delete=False)
         self.size = 0
         self.read = 0
-        self.decoder = None
+        self.decoder: _Gunzip | None = None
         self.first = True
 
     def count_read(self, size: int) -> None:
@@ -294,7 +296,7 @@ class _Watchdog:
         self._timer = threading.Timer(max(seconds, 0.0), self._expire)
         self._timer.daemon = True
 
-    def __enter__(self) -> "_Watchdog":
+    def __enter__(self) -> _Watchdog:
         self._timer.start()
         return self
 
@@ -453,6 +455,7 @@ def _read_body(response: httpx.Response, url: str, writer: _CappedWriter, notes,
     if content_type and "xml" not in content_type and "gzip" not in content_type:
         notes.append(("warning", f"Content-Type is {content_type!r}, not XML"))
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    decoder: _Gunzip | _Inflate | None
     if encoding in ("gzip", "x-gzip"):
         decoder = _Gunzip(url)
     elif encoding == "deflate":

@@ -31,7 +31,7 @@ from __future__ import annotations
 import decimal
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -398,7 +398,7 @@ def map_order(raw: object, *, tracking: object = None, summary: object = None,
         raise
     except PayloadError as exc:
         raise MappingError(str(exc)) from None
-    except Exception as exc:  # noqa: BLE001 - the contract: one bad order never stops the feed
+    except Exception as exc:  # the contract: one bad order never stops the feed
         detail = str(exc).splitlines()[0][:120] if str(exc) else ""
         raise MappingError(f"unexpected {type(exc).__name__} while mapping: {detail}") from None
 
@@ -422,7 +422,7 @@ def _map(raw: object, tracking: object, summary: object, context: MappingContext
     summary = summary if isinstance(summary, dict) else {}
     warnings = _Warnings()
     order_id, code = _identity(raw, summary)
-    created = datetime.fromtimestamp(order_timestamp(raw), tz=timezone.utc).astimezone(context.timezone)
+    created = datetime.fromtimestamp(order_timestamp(raw), tz=UTC).astimezone(context.timezone)
 
     billing_src, delivery_src = _section(raw, "billing"), _section(raw, "delivery")
     has_billing, has_delivery = _has_address(billing_src), _has_address(delivery_src)

@@ -14,9 +14,10 @@ import hashlib
 import json
 import re
 import unicodedata
-from datetime import datetime, timezone as dt_timezone, tzinfo
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
-from typing import Any, Iterable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from feedsvc.retino import money
@@ -73,8 +74,8 @@ def _utc(value: datetime | float | int) -> datetime:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError(f"{value.isoformat()} has no time zone")
-        return value.astimezone(dt_timezone.utc)
-    return datetime.fromtimestamp(float(value), tz=dt_timezone.utc)
+        return value.astimezone(UTC)
+    return datetime.fromtimestamp(float(value), tz=UTC)
 
 
 def status_history(observed: Iterable[tuple[Any, float]], *, pickup: bool,
@@ -158,7 +159,7 @@ def order_utc(order: Order, timezone: tzinfo | str) -> datetime:
         local = datetime.strptime(order.date, "%Y-%m-%d %H:%M:%S")
     except (TypeError, ValueError):
         raise ValueError(f"order {order.code}: DATE {order.date!r} is not YYYY-MM-DD HH:MM:SS") from None
-    return local.replace(tzinfo=_zone(timezone), fold=0).astimezone(dt_timezone.utc)
+    return local.replace(tzinfo=_zone(timezone), fold=0).astimezone(UTC)
 
 
 def utc_text(value: datetime | float | int) -> str:

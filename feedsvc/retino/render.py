@@ -11,13 +11,14 @@ mapping.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import BinaryIO, Iterable
+from typing import BinaryIO
 
 from lxml import etree
 
-from feedsvc.retino.model import Address, Item, Order, Price
 from feedsvc.retino import money
+from feedsvc.retino.model import Address, Item, Order, Price
 
 # Prices repeat a lot across a feed; formatting each distinct Decimal once saves a third of the time.
 _money = lru_cache(maxsize=8192)(money.format_money)

@@ -55,7 +55,8 @@ class Report:
         """Put the findings in document order; when two passes' findings were merged, keep the first
         `per_rule` of each rule by that order (each pass kept its own first ones), count the rest."""
         self.findings.sort(key=lambda f: (f.line or 0, f.path, f.code, f.message))
-        kept, per_rule = Counter(), self.per_rule
+        kept: Counter[str] = Counter()
+        per_rule = self.per_rule
         trimmed = []
         for finding in self.findings:
             kept[finding.code] += 1

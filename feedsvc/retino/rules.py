@@ -207,7 +207,7 @@ def _plain_total(block) -> tuple | None:
     """(WITH_VAT, WITHOUT_VAT, VAT, ROUNDING) in cents of an order's TOTAL_PRICE in a schema-valid order,
     each written plainly (VAT and ROUNDING None when absent); None when one is not written plainly."""
     values = {child.tag: child.text for child in block}
-    cents = []
+    cents: list[int | None] = []
     for tag in ("WITH_VAT", "WITHOUT_VAT", "VAT", "ROUNDING"):
         text = values.get(tag)
         if text is None and tag in ("VAT", "ROUNDING") and tag not in values:

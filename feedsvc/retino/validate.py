@@ -19,6 +19,7 @@ import re
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -91,7 +92,7 @@ def validate_source(open_source, *, size: int, profile: str = "full", days: int 
     """
     started = time.monotonic()
     report = Report(bytes=size, fetch_seconds=fetch_seconds)
-    options = {"profile": profile, "days": days, "now": now, "schema_path": schema_path}
+    options: dict[str, Any] = {"profile": profile, "days": days, "now": now, "schema_path": schema_path}
     work = Pass(report, **options) if helper is None else Pass(report, **options, share=helper.claims,
                                                                   outside=False)
     try:

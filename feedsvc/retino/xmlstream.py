@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterator
+from typing import Any, BinaryIO
 
 from lxml import etree
 
@@ -138,7 +139,7 @@ class FeedReader:
         self.bytes_read = 0
         self.lines_before = 0  # newlines before the chunk being parsed
         self.head = b""
-        self.root = None
+        self.root: Any = None  # the document element (lxml) once its start tag is read
         self.root_tag: str | None = None
         self.root_line: int | None = None
         self.root_attributes: dict[str, str] = {}

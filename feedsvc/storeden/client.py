@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 
@@ -95,14 +96,14 @@ class StoredenClient:
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout))
 
     @classmethod
-    def from_settings(cls, settings, **overrides) -> "StoredenClient":
+    def from_settings(cls, settings, **overrides) -> StoredenClient:
         options = {"rate_requests": settings.rate_requests, "rate_seconds": settings.rate_seconds, **overrides}
         return cls(settings.storeden_url, settings.storeden_key, settings.storeden_exchange, **options)
 
     def close(self) -> None:
         self.http.close()
 
-    def __enter__(self) -> "StoredenClient":
+    def __enter__(self) -> StoredenClient:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -184,8 +185,8 @@ class StoredenClient:
         if response.status_code >= 400:
             raise StoredenError(f"Storeden answered {response.status_code} to {path}: "
                                 f"{_error_message(body, text)}", status=response.status_code, path=path)
-        if isinstance(body, dict) and (body.get("error") or body.get("err") is not None and "ok" in body
-                                       and not body.get("ok")):
+        if isinstance(body, dict) and (body.get("error") or (body.get("err") is not None and "ok" in body
+                                       and not body.get("ok"))):
             raise StoredenError(f"Storeden reported an error for {path}: {_error_message(body, text)}",
                                 status=response.status_code, path=path)
         return body, text, response.status_code

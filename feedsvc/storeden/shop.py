@@ -168,7 +168,7 @@ class Shop:
         first, last, streets, cities, phone, zip_format = _PEOPLE[iso]
         name = f"{rng.choice(first)} {rng.choice(last)}"
         zip_digits = rng.randint(1010, 98100)
-        postal = zip_format.format(zip_digits // 100, zip_digits % 100) if "{:03d} {:02d}" == zip_format \
+        postal = zip_format.format(zip_digits // 100, zip_digits % 100) if zip_format == "{:03d} {:02d}" \
             else zip_format.format(zip_digits)
         return {
             "addr1": f"{rng.choice(streets)} {rng.randint(1, 240)}",

@@ -52,7 +52,7 @@ def requests_per_day_svg(per_day: dict[int, dict[int, int]], *, days: int, today
              'xmlns="http://www.w3.org/2000/svg">']
     for position, (day, stack) in enumerate(zip(span, stacks)):
         x = PAD + position * bar_width
-        y = HEIGHT - PAD
+        y: float = HEIGHT - PAD
         label = (date(1970, 1, 1) + timedelta(days=day)).strftime("%d.%m")
         total = sum(count for _, _, count in stack)
         by_status = per_day.get(day, {})

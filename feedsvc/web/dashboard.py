@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, session, url_for
 from lxml import etree
@@ -26,11 +26,11 @@ from feedsvc.pipeline import PipelineBusy, pipeline_state, start_in_background
 from feedsvc.publish import current_snapshot
 from feedsvc.store import Store
 from feedsvc.storeden.vocabulary import STATUS_NAMES
+from feedsvc.web import push_view
 from feedsvc.web.auth import require_basic_auth as _require_basic_auth
 from feedsvc.web.charts import orders_per_day_svg
 from feedsvc.web.highlight import highlight_json, highlight_xml
 from feedsvc.web.params import Exact, Number, OneOf, Text, link, query_values
-from feedsvc.web import push_view
 
 bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -127,7 +127,7 @@ def overview():
         quarantined = len(store.list_quarantine())
         warnings = store.count_findings("warning")
         publish_error = store.last_publish_error()
-        offset = int(datetime.now(settings.zone).utcoffset().total_seconds())
+        offset = int((datetime.now(settings.zone).utcoffset() or timedelta(0)).total_seconds())
         per_day = store.orders_per_day(_window_start(), offset, settings.exclude_statuses)
         push = push_view.overview(settings, store, now)
     chart = orders_per_day_svg(per_day, days=settings.days, today=int((now + offset) // 86400))
@@ -239,7 +239,8 @@ def _feed_orders(path, start: int, count: int) -> tuple[list[tuple[str, str]], i
 def feed_view():
     snapshot = current_snapshot(_settings().snapshots_dir)
     page = query_values({"page": PAGE})["page"]
-    shown, total = ([], 0)
+    shown: list[tuple[str, str]] = []
+    total = 0
     if snapshot is not None:
         shown, total = _feed_orders(snapshot.xml_path, (page - 1) * FEED_ORDERS_PER_PAGE, FEED_ORDERS_PER_PAGE)
     pages = max((total + FEED_ORDERS_PER_PAGE - 1) // FEED_ORDERS_PER_PAGE, 1)

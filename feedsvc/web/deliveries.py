@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import Blueprint, current_app
 
@@ -81,7 +81,7 @@ def deliveries():
     shown = query_values(FILTERS)["show"]
     page = query_values({"page": PAGE})["page"]
     now = time.time()
-    offset = int(datetime.now(settings.zone).utcoffset().total_seconds())
+    offset = int((datetime.now(settings.zone).utcoffset() or timedelta(0)).total_seconds())
     today = int((now + offset) // 86400)
     with DeliveryLog(settings.delivery_log_path) as log:
         rows, total = log.page(page=page, per_page=PER_PAGE, failed={"all": None, "failed": True, "ok": False}[shown])

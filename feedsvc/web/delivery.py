@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import time
+from typing import Any
 
 from flask import Flask, Response, g, request
 
@@ -77,8 +78,9 @@ def install(app: Flask, delivery_log: DeliveryLog | None, redactor: Redactor) ->
         if route is None or target is None:
             return response
         started = g.get("delivery_started", time.perf_counter())
-        details = {"route": route, "status": response.status_code, "client": request.remote_addr or "unknown",
-                   "method": request.method, "user_agent": agent(request.headers.get("User-Agent", ""))}
+        details: dict[str, Any] = {
+            "route": route, "status": response.status_code, "client": request.remote_addr or "unknown",
+            "method": request.method, "user_agent": agent(request.headers.get("User-Agent", ""))}
 
         def done(sent: int) -> None:
             target.record(sent=sent, duration=time.perf_counter() - started, **details)

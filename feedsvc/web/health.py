@@ -22,8 +22,15 @@ from flask import Blueprint, current_app, jsonify, request
 from feedsvc.delivery import DeliveryLog
 from feedsvc.publish import current_snapshot
 from feedsvc.store import Store
-from feedsvc.web.auth import (TOKEN_USER, basic_credentials, bearer_token, check_token, credentials_match,
-                              refuse_guess, unauthorized)
+from feedsvc.web.auth import (
+    TOKEN_USER,
+    basic_credentials,
+    bearer_token,
+    check_token,
+    credentials_match,
+    refuse_guess,
+    unauthorized,
+)
 
 bp = Blueprint("health", __name__)
 

@@ -2,7 +2,6 @@
 
 import re
 import time
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -10,27 +9,22 @@ import pytest
 from feedsvc.build import build_and_publish
 from feedsvc.config import load_settings
 from feedsvc.publish import current_snapshot
+from feedsvc.store import Store
 from feedsvc.storeden.sandbox import SandboxServer
 from feedsvc.storeden.shop import Shop
-from feedsvc.store import Store
 from feedsvc.sync import run_sync
 from feedsvc.tls import ensure_self_signed
-from tests.integration.servers import PASSWORD, ROOT, TOKEN, USER, GunicornServer, base_env
+from tests.helpers.browser import shot
+from tests.helpers.servers import PASSWORD, TOKEN, USER, GunicornServer, base_env, storeden_env
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
 HOSTILE_CODE = "../../healthz <b>x</b>/ž"  # dots, slashes, markup, a space and unicode in one CODE
-ARTIFACTS = ROOT / "test-artifacts"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-default-apps"]
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium)")
     data_dir = tmp_path_factory.mktemp("dashboard")
     shop = Shop(seed=11, orders=80, now=time.time() - 5)
     broken = next(o for o in shop.by_date() if o.status in (1, 2))
@@ -38,8 +32,7 @@ def site(tmp_path_factory):
     hostile = next(o for o in shop.by_date() if o.status in (1, 2) and o is not broken)
     hostile.short_id = HOSTILE_CODE
     with SandboxServer(shop, rate=(1000, 1.0)) as sandbox:
-        env = base_env(data_dir, FEEDSVC_STOREDEN_URL=sandbox.url, FEEDSVC_STOREDEN_KEY=sandbox.key,
-                       FEEDSVC_STOREDEN_EXCHANGE=sandbox.exchange, FEEDSVC_STOREDEN_RATE="1000/1")
+        env = base_env(data_dir, **storeden_env(sandbox))
         settings = load_settings(env)
         run_sync(settings, progress=False)
         build_and_publish(settings)
@@ -48,13 +41,6 @@ def site(tmp_path_factory):
             yield {"server": server, "settings": settings, "sandbox": sandbox, "broken": broken, "hostile": hostile}
 
 
-@pytest.fixture(scope="module")
-def browser():
-    ARTIFACTS.mkdir(exist_ok=True)
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -70,9 +56,6 @@ def page(browser, site):
     assert not outside, f"requests outside the server: {outside}"
     context.close()
 
-
-def shot(page, name):
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def test_without_credentials_nothing_is_shown(browser, site):

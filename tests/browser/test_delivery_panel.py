@@ -12,14 +12,14 @@ from feedsvc.backfill import PROGRESS_BOOKMARK
 from feedsvc.build import build_and_publish
 from feedsvc.config import load_settings
 from feedsvc.pipeline import hold
+from feedsvc.store import Store
 from feedsvc.storeden.sandbox import SandboxServer
 from feedsvc.storeden.shop import Shop
-from feedsvc.store import Store
 from feedsvc.sync import run_sync
 from feedsvc.tls import ensure_self_signed
-from tests.browser.test_dashboard import ARTIFACTS, CHROMIUM, FLAGS
-from tests.integration.servers import PASSWORD, TOKEN, USER, GunicornServer, base_env
-from tests.integration.test_delivery import RETINO_AGENT, wait_for_requests
+from tests.helpers.browser import ARTIFACTS, shot
+from tests.helpers.delivery import RETINO_AGENT, wait_for_requests
+from tests.helpers.servers import PASSWORD, TOKEN, USER, GunicornServer, base_env, storeden_env
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.browser
@@ -27,14 +27,10 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    from pathlib import Path
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium)")
     data_dir = tmp_path_factory.mktemp("delivery")
     shop = Shop(seed=12, orders=60, now=time.time() - 5)
     with SandboxServer(shop, rate=(1000, 1.0)) as sandbox:
-        env = base_env(data_dir, FEEDSVC_STOREDEN_URL=sandbox.url, FEEDSVC_STOREDEN_KEY=sandbox.key,
-                       FEEDSVC_STOREDEN_EXCHANGE=sandbox.exchange, FEEDSVC_STOREDEN_RATE="1000/1")
+        env = base_env(data_dir, **storeden_env(sandbox))
         settings = load_settings(env)
         run_sync(settings, progress=False)
         build_and_publish(settings)
@@ -43,13 +39,6 @@ def site(tmp_path_factory):
         yield {"server": server, "settings": settings, "shop": shop}
 
 
-@pytest.fixture(scope="module")
-def browser():
-    ARTIFACTS.mkdir(exist_ok=True)
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -79,7 +68,7 @@ def test_the_overview_says_nothing_fetched_yet_then_who_fetched_and_the_log_list
     assert last.startswith("Retino, ") and last.endswith("ago, 304 not modified"), last
     assert "401 wrong or missing password" in page.locator("#delivery-warning").inner_text()
     page.locator("#delivery").screenshot(path=str(ARTIFACTS / "delivery-panel.png"))
-    page.screenshot(path=str(ARTIFACTS / "overview-delivery.png"), full_page=True)
+    shot(page, "overview-delivery")
     page.click("#delivery-log-link")
     page.wait_for_url("**/deliveries")
     assert page.locator("#delivery-count").inner_text() == "5 rows"  # two folds of five failures
@@ -91,7 +80,7 @@ def test_the_overview_says_nothing_fetched_yet_then_who_fetched_and_the_log_list
     today = page.locator("svg.deliveries g title").last.text_content()
     assert today.endswith(": 2× 200, 1× 304, 5× 401, 5× 404"), today
     assert TOKEN not in page.content() and PASSWORD not in page.content()
-    page.screenshot(path=str(ARTIFACTS / "deliveries.png"), full_page=True)
+    shot(page, "deliveries")
     page.select_option("select[name=show]", "failed")
     page.click("form.filters button")
     page.wait_for_url("**/deliveries?show=failed")

@@ -3,7 +3,6 @@ the orders list's badges, an order's state in Retino with its JSON, and "Sync no
 
 import time
 from decimal import Decimal
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -11,12 +10,12 @@ import pytest
 from feedsvc.config import load_settings
 from feedsvc.pipeline import run_pipeline
 from feedsvc.retino.sandbox import RetinoSandboxServer
+from feedsvc.store import Store
 from feedsvc.storeden.sandbox import SandboxServer
 from feedsvc.storeden.shop import Shop
-from feedsvc.store import Store
 from feedsvc.tls import ensure_self_signed
-from tests.browser.test_dashboard import ARTIFACTS, CHROMIUM, FLAGS
-from tests.integration.servers import PASSWORD, USER, GunicornServer, base_env
+from tests.helpers.browser import shot
+from tests.helpers.servers import PASSWORD, USER, GunicornServer, base_env, retino_env, storeden_env
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.browser
@@ -26,8 +25,6 @@ RETINO_TOKEN = "rt_browser_7c1d9e3a"
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium)")
     data_dir = tmp_path_factory.mktemp("push-dashboard")
     shop = Shop(seed=21, orders=70, now=time.time() - 600, days=6)
     odd = next(o for o in shop.by_date() if o.status in (1, 2))
@@ -35,10 +32,7 @@ def site(tmp_path_factory):
     with SandboxServer(shop, rate=(1000, 1.0)) as storeden, \
             RetinoSandboxServer(token=RETINO_TOKEN, store_ids=("main-shop",)) as retino:
         retino.control("settings", {"items_must_add_up": True})  # the odd order's items miss its price by 0.03
-        env = base_env(data_dir, FEEDSVC_STOREDEN_URL=storeden.url, FEEDSVC_STOREDEN_KEY=storeden.key,
-                       FEEDSVC_STOREDEN_EXCHANGE=storeden.exchange, FEEDSVC_STOREDEN_RATE="1000/1",
-                       FEEDSVC_RETINO_URL=retino.url, FEEDSVC_RETINO_TOKEN=RETINO_TOKEN,
-                       FEEDSVC_RETINO_STORE_ID="main-shop")
+        env = base_env(data_dir, **storeden_env(storeden), **retino_env(retino))
         settings = load_settings(env)
         outcome = run_pipeline(settings, progress=False)
         assert list(outcome.push.rejected) == [odd.short_id]
@@ -47,13 +41,6 @@ def site(tmp_path_factory):
                    "confirmed": outcome.push.confirmed}
 
 
-@pytest.fixture(scope="module")
-def browser():
-    ARTIFACTS.mkdir(exist_ok=True)
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -64,9 +51,6 @@ def page(browser, site):
     yield page
     context.close()
 
-
-def shot(page, name):
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def test_the_overview_shows_push_mode_its_counts_and_the_refusal(page, site):

@@ -1,23 +1,15 @@
 """The failure limiter over real HTTP: right credentials always pass, failures count across every worker and
 process, and X-Forwarded-For is believed only from the proxies FEEDSVC_TRUSTED_PROXIES lists."""
 
-from pathlib import Path
 
-from feedsvc.publish import SnapshotWriter
-from tests.integration.servers import PASSWORD, TOKEN, USER, GunicornServer, base_env
+from tests.helpers.data import FEED, publish_feed
+from tests.helpers.servers import PASSWORD, TOKEN, USER, GunicornServer, base_env
 
-FEED = (Path(__file__).resolve().parents[1] / "fixtures" / "retino" / "two_orders.xml").read_bytes()
 PER_USER, PER_ADDRESS = 10, 30  # feedsvc.web.auth.FailureLimiter's limits
 
 
-def publish(data_dir: Path) -> None:
-    with SnapshotWriter(data_dir / "snapshots") as writer:
-        writer.xml_path.write_bytes(FEED)
-        writer.commit({"orders": 2})
-
-
 def test_right_credentials_are_served_while_wrong_guesses_are_refused(tmp_path):
-    publish(tmp_path)
+    publish_feed(tmp_path)
     with GunicornServer(base_env(tmp_path), workers=2) as server, server.client() as client:
         guesses = [client.get("/feed.xml", auth=(USER, f"guess-{i}")).status_code for i in range(60)]
         # other user names until the address as a whole is over its limit
@@ -38,7 +30,7 @@ def test_right_credentials_are_served_while_wrong_guesses_are_refused(tmp_path):
 
 def test_failures_count_across_processes_sharing_the_data_dir(tmp_path):
     """Two gunicorn masters stand in for two workers: only a count both can see stops the 11th guess."""
-    publish(tmp_path)
+    publish_feed(tmp_path)
     env = base_env(tmp_path)
     with GunicornServer(env, workers=1) as first, GunicornServer(env, workers=1) as second:
         with first.client() as one, second.client() as two:
@@ -51,7 +43,7 @@ def test_failures_count_across_processes_sharing_the_data_dir(tmp_path):
 
 
 def test_failures_of_one_user_do_not_slow_another_below_the_address_limit(tmp_path):
-    publish(tmp_path)
+    publish_feed(tmp_path)
     with GunicornServer(base_env(tmp_path), workers=1) as server, server.client() as client:
         first = [client.get("/feed.xml", auth=("mallory", f"g{i}")).status_code for i in range(PER_USER + 2)]
         other = client.get("/feed.xml", auth=(USER, "typo")).status_code
@@ -60,7 +52,7 @@ def test_failures_of_one_user_do_not_slow_another_below_the_address_limit(tmp_pa
 
 def test_forwarded_for_from_an_unlisted_peer_is_ignored(tmp_path):
     """Rotating X-Forwarded-For from a peer that is not a listed proxy gains nothing."""
-    publish(tmp_path)
+    publish_feed(tmp_path)
     env = base_env(tmp_path, FEEDSVC_TRUST_PROXY=1, FEEDSVC_TRUSTED_PROXIES="192.0.2.10")
     with GunicornServer(env, workers=1) as server, server.client() as client:
         codes = [client.get("/feed.xml", auth=(USER, f"g{i}"),
@@ -70,7 +62,7 @@ def test_forwarded_for_from_an_unlisted_peer_is_ignored(tmp_path):
 
 def test_a_listed_proxy_names_the_client_and_nobody_can_name_a_victim(tmp_path):
     """127.0.0.1 plays the proxy: it appends the address it saw, right of whatever the client sent."""
-    publish(tmp_path)
+    publish_feed(tmp_path)
     env = base_env(tmp_path, FEEDSVC_TRUSTED_PROXIES="127.0.0.1,10.0.0.0/8")
     victim, attacker = "203.0.113.5", "198.51.100.7"
     with GunicornServer(env, workers=1) as server, server.client() as client:
@@ -90,7 +82,7 @@ def test_a_listed_proxy_names_the_client_and_nobody_can_name_a_victim(tmp_path):
 
 
 def test_trust_proxy_alone_trusts_loopback_only(tmp_path):
-    publish(tmp_path)
+    publish_feed(tmp_path)
     env = base_env(tmp_path, FEEDSVC_TRUST_PROXY=1)
     with GunicornServer(env, workers=1) as server, server.client() as client:
         codes = [client.get("/feed.xml", auth=(USER, f"g{i}"),

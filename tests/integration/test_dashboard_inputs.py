@@ -1,22 +1,23 @@
-"""The dashboard against hostile input over real HTTPS: nonsense query parameters get 400, no link or header
-takes the request's Host, and an order whose CODE holds slashes, dots, markup, spaces or unicode opens its
-own page from its link."""
+"""The dashboard against hostile input, in process with Flask's test client over a store the real sync
+filled from the simulator: nonsense query parameters get 400, no link or header takes the request's Host,
+and an order whose CODE holds slashes, dots, markup, spaces or unicode opens its own page from its link."""
 
+import base64
 import re
 import time
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 import pytest
 from lxml import html
 
 from feedsvc.build import build_and_publish
 from feedsvc.config import load_settings
+from feedsvc.store import Store
 from feedsvc.storeden.sandbox import SandboxServer
 from feedsvc.storeden.shop import Shop
-from feedsvc.store import Store
 from feedsvc.sync import run_sync
-from feedsvc.tls import ensure_self_signed
-from tests.integration.servers import PASSWORD, TOKEN, USER, GunicornServer, base_env
+from feedsvc.web import create_app
+from tests.helpers.servers import PASSWORD, TOKEN, USER, base_env, storeden_env
 
 HOSTILE_CODES = ["../../healthz", "a/b", "..", ".", "%2F", "%252E%252E", "<script>alert(1)</script>",
                  "\"quoted\" 'x'", "ž kód 1", "a?b=c#d", "a&b=1", "+1 2+", "back\\slash", "😀", "/leading",
@@ -26,28 +27,32 @@ EVIL = "evil.example"
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
+    """The web app over a store synced from a shop whose orders have hostile CODEs."""
     data_dir = tmp_path_factory.mktemp("hostile")
     shop = Shop(seed=5, orders=40, now=time.time() - 5)
     in_window = [o for o in shop.by_date() if o.status not in (6, 7)]
     for order, code in zip(in_window, HOSTILE_CODES):
         order.short_id = code
     with SandboxServer(shop, rate=(1000, 1.0)) as sandbox:
-        env = base_env(data_dir, FEEDSVC_STOREDEN_URL=sandbox.url, FEEDSVC_STOREDEN_KEY=sandbox.key,
-                       FEEDSVC_STOREDEN_EXCHANGE=sandbox.exchange, FEEDSVC_STOREDEN_RATE="1000/1")
-        settings = load_settings(env)
+        settings = load_settings(base_env(data_dir, **storeden_env(sandbox)))
         run_sync(settings, progress=False)
         build_and_publish(settings)
     with Store.open(settings) as store:
         codes = {row["code"] for row in store.search_orders(since_ts=0, per_page=1000)[0]}
     assert set(HOSTILE_CODES) <= codes, set(HOSTILE_CODES) - codes
-    with GunicornServer(env, tls=ensure_self_signed(data_dir)) as server:
-        yield server
+    return create_app(settings)
 
 
 @pytest.fixture
 def client(site):
-    with site.client(auth=(USER, PASSWORD)) as client:
-        yield client
+    """Flask's test client, sending the feed's Basic credentials with every request."""
+    test_client = site.test_client()
+    test_client.environ_base["HTTP_AUTHORIZATION"] = _basic(USER, PASSWORD)
+    return test_client
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def links(page_html: str) -> list[tuple[str, str]]:
@@ -56,11 +61,11 @@ def links(page_html: str) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("code", HOSTILE_CODES)
 def test_every_order_link_opens_its_own_order(client, code):
-    listing = client.get("/orders", params={"q": code, "sort": "code"})
+    listing = client.get("/orders", query_string={"q": code, "sort": "code"})
     assert listing.status_code == 200
     hrefs = [href for text, href in links(listing.text) if text == code]
     assert len(hrefs) == 1, f"no single link for {code!r}"
-    target = urljoin(str(listing.url), hrefs[0])  # resolved as a browser does, dot segments included
+    target = urljoin(listing.request.url, hrefs[0])  # resolved as a browser does, dot segments included
     page = client.get(target)
     assert page.status_code == 200, (code, target)
     heading = html.fromstring(page.text).find(".//h1").text_content()
@@ -69,7 +74,6 @@ def test_every_order_link_opens_its_own_order(client, code):
 
 @pytest.mark.parametrize("code", ["a/b", "ž kód 1", "<script>alert(1)</script>"])
 def test_older_path_links_still_open_codes_with_slashes(client, code):
-    from urllib.parse import quote
     page = client.get("/orders/" + quote(code, safe=""))
     assert page.status_code == 200
     assert html.fromstring(page.text).find(".//h1").text_content() == f"Order {code}"
@@ -93,12 +97,12 @@ def test_nonsense_query_parameters_get_400_with_a_reason(client, path):
 
 @pytest.mark.parametrize("path", ["/orders", "/orders?page=2&sort=total&dir=asc&cod=yes&status=3&q=a"])
 def test_parameters_a_form_sends_are_understood(client, path):
-    response = client.get(path, params={"status": ""} if path == "/orders" else None)
+    response = client.get(path, query_string={"status": ""} if path == "/orders" else None)
     assert response.status_code == 200
 
 
 def test_query_arguments_never_reach_url_building(client):
-    response = client.get("/orders", params={"_method": "POST", "_external": "1", "_scheme": "javascript",
+    response = client.get("/orders", query_string={"_method": "POST", "_external": "1", "_scheme": "javascript",
                                              "_anchor": "x", "sort": "total"}, headers={"Host": EVIL})
     assert response.status_code == 200
     hrefs = [href for _, href in links(response.text)]
@@ -123,5 +127,5 @@ def test_the_revealed_token_url_is_a_path_the_browser_completes(client):
     overview = client.get("/", headers={"Host": EVIL})
     csrf = re.search(r'data-csrf="([^"]+)"', overview.text).group(1)
     revealed = client.post("/reveal-token", headers={"X-CSRF-Token": csrf, "Host": EVIL})
-    assert revealed.status_code == 200 and revealed.json() == {"path": f"/feed/{TOKEN}.xml"}
+    assert revealed.status_code == 200 and revealed.json == {"path": f"/feed/{TOKEN}.xml"}
     assert 'data-path="/feed.xml"' in overview.text

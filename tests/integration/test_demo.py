@@ -5,14 +5,17 @@ download is in the delivery log, by an agent that says what it is."""
 
 import os
 
+import pytest
+
 from feedsvc.delivery import DeliveryLog
 from feedsvc.demo import DEMO_USER_AGENT
-from tests.integration.servers import feedsvc, free_port
+from tests.helpers.servers import free_port, run_feedsvc
 
 
+@pytest.mark.slow
 def test_demo_check_serves_the_feed_and_pushes_to_the_retino_simulator(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
-    done = feedsvc(["demo", "--check", "--orders", "60", "--port", str(free_port()), "--data-dir",
+    done = run_feedsvc(["demo", "--check", "--orders", "60", "--port", str(free_port()), "--data-dir",
                     str(tmp_path / "demo")], env, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "fetched: the feed once, as Retino would (200, " in done.stdout

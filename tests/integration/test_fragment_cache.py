@@ -6,15 +6,15 @@ import sqlite3
 import time
 
 import pytest
-from click.testing import CliRunner
 
-from bench.datasets import fill_store, settings_for
 from feedsvc import jsonutil
 from feedsvc.build import build_and_publish
-from feedsvc.cli import main
+from feedsvc.config import load_settings
 from feedsvc.fragments import context_key, source_key
 from feedsvc.publish import current_snapshot
 from feedsvc.store import Store, StoredOrder
+from feedsvc.storeden.shop import Shop
+from tests.helpers.data import fill_store
 
 
 def feed_bytes(settings) -> bytes:
@@ -39,9 +39,9 @@ def change_orders(settings, count: int) -> list[str]:
 
 
 @pytest.fixture
-def shop_settings(tmp_path):
-    settings = settings_for(tmp_path / "data")
-    fill_store(settings, 120, seed=5)
+def shop_settings(settings):
+    """Settings whose store holds 120 simulated orders of the last 6 days, as a sync would leave them."""
+    fill_store(settings, Shop(seed=5, orders=120, now=time.time() - 5, days=6))
     return settings
 
 
@@ -76,9 +76,9 @@ def test_changed_orders_are_rendered_again_and_match_a_build_without_cache(shop_
     assert findings(shop_settings) == cached_findings
 
 
-def test_a_settings_change_renders_every_order_again(shop_settings, tmp_path):
+def test_a_settings_change_renders_every_order_again(shop_settings, env):
     first = build_and_publish(shop_settings)
-    other = settings_for(shop_settings.data_dir, FEEDSVC_VAT_RATE="10")
+    other = load_settings({**env, "FEEDSVC_VAT_RATE": "10"})
     again = build_and_publish(other)
     assert again.rendered == again.orders == first.orders
     assert b"<VAT_RATE>10" in feed_bytes(other)
@@ -111,8 +111,8 @@ def test_source_key_tells_apart_every_stored_text():
     key = context_key("ctx")
 
     def order(**texts):
-        base = dict(order_id="1", status=1, order_ts=0, short_id="A", locale="it", raw_text="{}",
-                    tracking_text=None, summary_text="{}")
+        base = {"order_id": "1", "status": 1, "order_ts": 0, "short_id": "A", "locale": "it", "raw_text": "{}",
+                    "tracking_text": None, "summary_text": "{}"}
         base.update(texts)
         return StoredOrder(**base)
 
@@ -130,15 +130,13 @@ def test_source_key_tells_apart_every_stored_text():
     assert source_key(key, order()) == source_key(key, order())
 
 
-def test_render_full_ignores_the_cache_and_publishes_the_same_feed(shop_settings, monkeypatch):
+def test_render_full_ignores_the_cache_and_publishes_the_same_feed(shop_settings, runner):
     first = build_and_publish(shop_settings)
-    monkeypatch.setenv("FEEDSVC_DATA_DIR", str(shop_settings.data_dir))
-    monkeypatch.setenv("FEEDSVC_FEED_TOKEN", shop_settings.feed_token)
-    outcome = CliRunner().invoke(main, ["render", "--full"])
+    outcome = runner.invoke("render", "--full")
     assert outcome.exit_code == 0, outcome.output
     assert f"{first.orders} rendered, 0 unchanged" in outcome.output
     assert current_snapshot(shop_settings.snapshots_dir).sha256 == first.sha256
 
-    outcome = CliRunner().invoke(main, ["render"])
+    outcome = runner.invoke("render")
     assert outcome.exit_code == 0, outcome.output
     assert f"0 rendered, {first.orders} unchanged" in outcome.output

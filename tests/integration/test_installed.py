@@ -13,7 +13,9 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from tests.integration.servers import ROOT, free_port
+import pytest
+
+from tests.helpers.servers import ROOT, free_port
 
 
 def run(command, **kw) -> subprocess.CompletedProcess:
@@ -22,6 +24,7 @@ def run(command, **kw) -> subprocess.CompletedProcess:
     return done
 
 
+@pytest.mark.slow
 def test_pip_install_then_demo_check_from_another_directory(tmp_path):
     source, wheels, venv, elsewhere = (tmp_path / name for name in ("source", "wheels", "venv", "elsewhere"))
     elsewhere.mkdir()

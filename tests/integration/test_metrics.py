@@ -9,12 +9,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from feedsvc.config import load_settings
 from feedsvc.push import PushStopped, retino_client, run_push
-from feedsvc.storeden.shop import Shop
 from feedsvc.store import Store
-from tests.integration.servers import PASSWORD, TOKEN, USER, GunicornServer, base_env
-from tests.integration.test_delivery import RETINO_AGENT, wait_for_requests
-from tests.integration.test_push import FakeTime, Rig
-from tests.integration.test_serve import publish
+from feedsvc.storeden.shop import Shop
+from tests.helpers.data import publish_feed
+from tests.helpers.delivery import RETINO_AGENT, wait_for_requests
+from tests.helpers.push import STORE, FakeTime, Rig
+from tests.helpers.push import TOKEN as RETINO_TOKEN
+from tests.helpers.servers import PASSWORD, TOKEN, USER, GunicornServer, base_env
 
 METRICS_TOKEN = "m3tr1cs-" + "k" * 40
 
@@ -29,7 +30,7 @@ def _samples(text: str) -> dict:
 
 def test_metrics_parse_and_tell_the_store_figures_to_every_worker(tmp_path):
     env = base_env(tmp_path, FEEDSVC_METRICS_TOKEN=METRICS_TOKEN)
-    publish(tmp_path, created_ts=time.time() - 120)
+    publish_feed(tmp_path, created_ts=time.time() - 120)
     with Store.open(load_settings(env)) as store:
         run = store.start_sync_run("backfill")
         store.finish_sync_run(run, status="ok", requests=310, responses_429=2)
@@ -61,7 +62,7 @@ def test_metrics_parse_and_tell_the_store_figures_to_every_worker(tmp_path):
 
 def test_metrics_refuse_scrapes_without_the_right_credentials(tmp_path):
     env = base_env(tmp_path, FEEDSVC_METRICS_TOKEN=METRICS_TOKEN)
-    publish(tmp_path)
+    publish_feed(tmp_path)
     with GunicornServer(env) as server, server.client() as client:
         anonymous = client.get("/metrics")
         wrong_bearer = client.get("/metrics", headers={"Authorization": "Bearer " + "x" * 48})
@@ -86,32 +87,31 @@ def test_without_a_metrics_token_or_basic_auth_there_are_no_metrics(tmp_path):
         assert client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 404
 
 
-def test_push_figures_come_from_the_push_runs_and_say_when_the_push_stopped(tmp_path):
+def test_push_figures_come_from_the_push_runs_and_say_when_the_push_stopped(data_dir, start_storeden,
+                                                                              start_retino):
     """Push mode against the Retino simulator: one order refused, two 429s on the way, then a push stopped by a
     wrong token. Every push figure is the store's, read by gunicorn at scrape time."""
     shop = Shop(seed=8, orders=60, now=time.time() - 600, days=6)
     odd = next(o for o in shop.by_date() if o.status in (1, 2))
     odd.order["total"] = odd.order["cart"]["total"] = Decimal(str(odd.order["total"])) + Decimal("0.03")
-    rig = Rig(tmp_path, shop, FEEDSVC_METRICS_TOKEN=METRICS_TOKEN)
-    try:
-        rig.retino.control("settings", {"items_must_add_up": True})
-        feed = rig.publish()
-        rig.retino.control("faults", {"count": 2, "status": 429, "retry_after": "1"})
-        fake = FakeTime()
-        with retino_client(rig.settings, sleep=fake.sleep, clock=fake) as client:
-            first = run_push(rig.settings, client=client)
-        second = run_push(rig.settings)  # nothing changed: nothing sent, one more call-free run
-        assert list(first.rejected) == [odd.short_id] and first.responses_429 == 2 and fake.sleeps
-        requests_seen = len(rig.calls())  # by the simulator, the 429s included
-        with GunicornServer(rig.env, workers=2) as server, server.client() as client:
-            scrape = lambda: _samples(client.get("/metrics", headers={  # noqa: E731
-                "Authorization": f"Bearer {METRICS_TOKEN}"}).text)
-            pushed = scrape()
-            with pytest.raises(PushStopped) as refused:  # every order again, so the wrong token meets Retino
-                run_push(rig.settings.with_overrides(retino_token="rt_live_not_the_token"), resend_all=True)
-            stopped = scrape()
-    finally:
-        rig.close()
+    rig = Rig(data_dir, start_storeden(shop), start_retino(token=RETINO_TOKEN, store_ids=(STORE,)),
+              FEEDSVC_METRICS_TOKEN=METRICS_TOKEN)
+    rig.retino.control("settings", {"items_must_add_up": True})
+    feed = rig.publish()
+    rig.retino.control("faults", {"count": 2, "status": 429, "retry_after": "1"})
+    fake = FakeTime()
+    with retino_client(rig.settings, sleep=fake.sleep, clock=fake) as client:
+        first = run_push(rig.settings, client=client)
+    second = run_push(rig.settings)  # nothing changed: nothing sent, one more call-free run
+    assert list(first.rejected) == [odd.short_id] and first.responses_429 == 2 and fake.sleeps
+    requests_seen = len(rig.calls())  # by the simulator, the 429s included
+    with GunicornServer(rig.env, workers=2) as server, server.client() as client:
+        scrape = lambda: _samples(client.get("/metrics", headers={  # noqa: E731
+            "Authorization": f"Bearer {METRICS_TOKEN}"}).text)
+        pushed = scrape()
+        with pytest.raises(PushStopped) as refused:  # every order again, so the wrong token meets Retino
+            run_push(rig.settings.with_overrides(retino_token="rt_live_not_the_token"), resend_all=True)
+        stopped = scrape()
     assert pushed[("feedsvc_push_enabled", ())] == 1
     assert pushed[("feedsvc_push_orders", (("state", "confirmed"),))] == len(feed) - 1
     assert pushed[("feedsvc_push_orders", (("state", "rejected"),))] == 1
@@ -138,7 +138,7 @@ def test_push_figures_come_from_the_push_runs_and_say_when_the_push_stopped(tmp_
 
 def test_without_push_mode_there_are_no_push_figures_but_the_switch(tmp_path):
     env = base_env(tmp_path, FEEDSVC_METRICS_TOKEN=METRICS_TOKEN)
-    publish(tmp_path)
+    publish_feed(tmp_path)
     with GunicornServer(env) as server, server.client() as client:
         figures = _samples(client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text)
     assert figures[("feedsvc_push_enabled", ())] == 0

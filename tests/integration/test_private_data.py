@@ -6,13 +6,12 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+import pytest
+
 from feedsvc.store import Store
-from feedsvc.storeden.sandbox import SandboxServer
-from feedsvc.storeden.shop import Shop
-from tests.integration.servers import PASSWORD, ROOT, USER, GunicornServer, base_env
+from tests.helpers.servers import PASSWORD, ROOT, USER, GunicornServer, base_env
 
 
 def _mode(path: Path) -> int:
@@ -34,33 +33,31 @@ def _feedsvc(args, env, umask=0):
                           text=True, timeout=300, umask=umask)
 
 
-def test_everything_in_the_data_dir_is_private_even_with_an_open_umask(tmp_path):
-    data_dir = tmp_path / "var" / "feedsvc"  # created by feedsvc itself
-    with SandboxServer(Shop(seed=91, orders=40, now=time.time() - 5), rate=(1000, 1.0)) as sandbox:
-        env = base_env(data_dir, FEEDSVC_STOREDEN_URL=sandbox.url, FEEDSVC_STOREDEN_KEY=sandbox.key,
-                       FEEDSVC_STOREDEN_EXCHANGE=sandbox.exchange, FEEDSVC_STOREDEN_RATE="1000/1")
-        done = _feedsvc(["sync", "--publish", "--quiet"], env)
-        assert done.returncode == 0, done.stderr
-        assert _feedsvc(["render", "--full"], env).returncode == 0
-        sandbox.shop.advance(new_orders=2)
-        logs = tmp_path / "logs"  # the test server's logs, not the service's files
-        logs.mkdir()
-        with GunicornServer(env, log_dir=logs) as server, server.client(auth=(USER, PASSWORD)) as client:
-            assert client.get("/").status_code == 200  # the session key
-            assert client.get("/feed.xml").status_code == 200
-            with Store(data_dir / "feedsvc.sqlite3") as store:
-                store.db.execute("SELECT COUNT(*) FROM orders").fetchone()  # -wal and -shm exist meanwhile
-                names = {p.name for p in data_dir.iterdir()}
-                assert {"feedsvc.sqlite3", "feedsvc.sqlite3-wal", "feedsvc.sqlite3-shm", "sync.lock",
-                        "session.key", "snapshots"} <= names
-                assert _open_to_others(data_dir) == []
+@pytest.mark.shop(seed=91, orders=40)
+def test_everything_in_the_data_dir_is_private_even_with_an_open_umask(tmp_path, data_dir, storeden, storeden_env):
+    sandbox, env = storeden, storeden_env
+    assert not data_dir.exists()  # created by feedsvc itself
+    done = _feedsvc(["sync", "--publish", "--quiet"], env)
+    assert done.returncode == 0, done.stderr
+    assert _feedsvc(["render", "--full"], env).returncode == 0
+    sandbox.shop.advance(new_orders=2)
+    logs = tmp_path / "logs"  # the test server's logs, not the service's files
+    logs.mkdir()
+    with GunicornServer(env, log_dir=logs) as server, server.client(auth=(USER, PASSWORD)) as client:
+        assert client.get("/").status_code == 200  # the session key
+        assert client.get("/feed.xml").status_code == 200
+        with Store(data_dir / "feedsvc.sqlite3") as store:
+            store.db.execute("SELECT COUNT(*) FROM orders").fetchone()  # -wal and -shm exist meanwhile
+            names = {p.name for p in data_dir.iterdir()}
+            assert {"feedsvc.sqlite3", "feedsvc.sqlite3-wal", "feedsvc.sqlite3-shm", "sync.lock",
+                    "session.key", "snapshots"} <= names
+            assert _open_to_others(data_dir) == []
     snapshots = [p for p in (data_dir / "snapshots").iterdir() if p.is_dir()]
     assert snapshots and all({f.name for f in s.iterdir()} == {"feed.xml", "feed.xml.gz", "meta.json"}
                              for s in snapshots)
 
 
-def test_a_data_dir_left_open_by_an_older_version_is_closed_at_start_up(tmp_path):
-    data_dir = tmp_path / "old"
+def test_a_data_dir_left_open_by_an_older_version_is_closed_at_start_up(data_dir):
     data_dir.mkdir()
     database = data_dir / "feedsvc.sqlite3"
     with sqlite3.connect(database) as old:

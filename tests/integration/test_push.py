@@ -8,88 +8,27 @@ recorded by a fake clock, never slept, so a storm costs no real time.
 import json
 import math
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from lxml import etree
 
 from feedsvc.config import load_settings
 from feedsvc.pipeline import run_pipeline
 from feedsvc.push import PushStopped, retino_client, run_push
-from feedsvc.publish import current_snapshot
-from feedsvc.retino.sandbox import RetinoSandboxServer
-from feedsvc.storeden.sandbox import SandboxServer
-from feedsvc.storeden.shop import Shop
 from feedsvc.store import Store
-from tests.integration.servers import base_env, feedsvc
-
-TOKEN = "rt_live_5a8c1e0b9d7f4263"
-STORE = "main-shop"
-
-
-class FakeTime:
-    def __init__(self):
-        self.now, self.sleeps = 0.0, []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-class Rig:
-    """Both simulators and the settings that point feedsvc at them."""
-
-    def __init__(self, tmp_path, shop, *, token=TOKEN, store_id=STORE, **extra):
-        self.shop = shop
-        self.storeden = SandboxServer(shop, rate=(1000, 1.0)).start()
-        self.retino = RetinoSandboxServer(token=TOKEN, store_ids=(STORE,)).start()
-        self.env = base_env(tmp_path / "data", FEEDSVC_STOREDEN_URL=self.storeden.url,
-                            FEEDSVC_STOREDEN_KEY=self.storeden.key, FEEDSVC_STOREDEN_EXCHANGE=self.storeden.exchange,
-                            FEEDSVC_STOREDEN_RATE="1000/1", FEEDSVC_RETINO_URL=self.retino.url,
-                            FEEDSVC_RETINO_TOKEN=token, FEEDSVC_RETINO_STORE_ID=store_id, **extra)
-        self.settings = load_settings(self.env)
-
-    def close(self):
-        self.storeden.stop()
-        self.retino.stop()
-
-    def publish(self):
-        """Sync and publish without pushing; the published feed's <ORDER>s by CODE."""
-        outcome = run_pipeline(self.settings, push=False, progress=False)
-        assert outcome.sync.status == "ok" and outcome.publish_error is None
-        return self.feed()
-
-    def feed(self):
-        path = current_snapshot(self.settings.snapshots_dir).xml_path
-        return {o.findtext("CODE"): o for o in etree.parse(str(path)).getroot().iterfind("ORDER")}
-
-    def calls(self, since=0):
-        return [c for c in self.retino.control("calls")[since:]]
-
-    def orders(self):
-        return {o["code"]: o for o in self.retino.control("orders")}
-
-    def order_calls(self, calls):
-        return [c for c in calls if c["path"].endswith(("/orders", "/orders/bulk"))]
-
-    def sim(self, code):
-        return next(o for o in self.shop.orders.values() if o.short_id == code)
+from feedsvc.storeden.shop import Shop
+from tests.helpers.push import STORE, TOKEN, FakeTime, Rig
+from tests.helpers.servers import run_feedsvc
 
 
 @pytest.fixture
-def rig(tmp_path):
-    made = []
-
+def rig(data_dir, start_storeden, start_retino):
+    """make(shop=None, token=…, store_id=…, **settings) → a Rig; its simulators stop after the test."""
     def make(shop=None, **extra):
-        made.append(Rig(tmp_path, shop or Shop(seed=7, orders=260, now=time.time() - 600, days=6), **extra))
-        return made[-1]
-    yield make
-    for one in made:
-        one.close()
+        storeden = start_storeden(shop or Shop(seed=7, orders=260, now=time.time() - 600, days=6))
+        return Rig(data_dir, storeden, start_retino(token=TOKEN, store_ids=(STORE,)), **extra)
+    return make
 
 
 def package_count(feed):
@@ -119,7 +58,7 @@ def test_the_first_push_sends_every_feed_order_in_bulk_calls_and_a_second_sends_
 
     second = run_push(r.settings)
     assert r.calls(len(calls)) == [] and second.sent == second.calls == 0 and second.unchanged == len(feed)
-    status = feedsvc(["status"], r.env)
+    status = run_feedsvc(["status"], r.env)
     assert status.returncode == 0
     assert f"in Retino:    {len(feed)} confirmed, 0 pending, 0 rejected" in status.stdout
     assert "last push:    ok" in status.stdout
@@ -130,7 +69,8 @@ def test_a_shipped_order_goes_alone_next_time_dispatched_with_its_shipment(rig):
     r.publish()
     run_push(r.settings)
     before = len(r.calls())
-    picked = next(o for o in r.shop.by_date() if o.status == 2 and o.tracking is None and o.ts > time.time() - 5 * 86400)
+    picked = next(o for o in r.shop.by_date()
+                  if o.status == 2 and o.tracking is None and o.ts > time.time() - 5 * 86400)
     r.shop.set_status(picked.order_id, 3)
     picked.tracking = {"url": "https://tracking.example.com/x", "courier": "BRT", "tracking": "084000012345678",
                        "pickup_date": "2026-11-30"}
@@ -143,8 +83,8 @@ def test_a_shipped_order_goes_alone_next_time_dispatched_with_its_shipment(rig):
     sent = r.orders()[picked.short_id]
     names = [s["name"] for s in sent["statuses"]]
     assert names == ["PAID", "PICKING", "DISPATCHED"]
-    assert sent["statuses"][-1]["date"] == datetime.fromtimestamp(shipped_at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert sent["statuses"][0]["date"] == datetime.fromtimestamp(picked.ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert sent["statuses"][-1]["date"] == datetime.fromtimestamp(shipped_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert sent["statuses"][0]["date"] == datetime.fromtimestamp(picked.ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert [s for s in r.retino.control("shipments") if s["order"] == sent["id"]] == [
         {"order": sent["id"], "tracking_number": "084000012345678", "carrier_hint": "BRT",
          "delivery_type": "TO_ADDRESS", "id": r.retino.control("shipments")[-1]["id"]}]
@@ -166,10 +106,10 @@ def test_a_price_inconsistent_order_is_reported_and_the_rest_go_through(rig):
     assert list(result.rejected) == [odd.short_id] and "Price mismatch: items" in result.rejected[odd.short_id]
     assert result.confirmed == len(feed) - 1 and set(r.orders()) == set(feed) - {odd.short_id}
 
-    pushed = feedsvc(["push"], r.env)  # nothing changed: not sent again, still listed, exit 4
+    pushed = run_feedsvc(["push"], r.env)  # nothing changed: not sent again, still listed, exit 4
     assert pushed.returncode == 4, pushed.stderr
     assert f"rejected {odd.short_id}: Price mismatch: items" in pushed.stdout and "0 sent" in pushed.stdout
-    status = feedsvc(["status"], r.env)
+    status = run_feedsvc(["status"], r.env)
     assert f"{len(feed) - 1} confirmed, 0 pending, 1 rejected" in status.stdout
     assert f"rejected {odd.short_id}: Price mismatch" in status.stdout
     later = run_push(r.settings, now=time.time() + 3601)  # an hour on, the refused JSON is tried once more
@@ -191,13 +131,13 @@ def test_a_price_inconsistent_order_is_reported_and_the_rest_go_through(rig):
 def test_a_wrong_token_or_store_id_stops_the_push_with_one_line(rig, setting, token, store_id):
     r = rig(Shop(seed=9, orders=40, now=time.time() - 600, days=6), token=token, store_id=store_id)
     r.publish()
-    pushed = feedsvc(["push"], r.env)
+    pushed = run_feedsvc(["push"], r.env)
     assert pushed.returncode == 1
     lines = pushed.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("feedsvc push: ") and setting in lines[0]
-    assert "Traceback" not in pushed.stderr + pushed.stdout and token not in pushed.stderr or token == TOKEN
+    assert ("Traceback" not in pushed.stderr + pushed.stdout and token not in pushed.stderr) or token == TOKEN
     assert r.orders() == {}
-    synced = feedsvc(["sync", "--publish"], r.env)  # the worker's path: the feed is published, the push named
+    synced = run_feedsvc(["sync", "--publish"], r.env)  # the worker's path: the feed is published, the push named
     assert synced.returncode == 1 and "published" in synced.stdout and setting in synced.stderr
     with Store.open(r.settings) as store:
         assert store.last_push_run().status in ("auth_failed", "unknown_store")
@@ -208,18 +148,19 @@ def test_push_settings_missing_their_pair_are_refused_at_start_up(rig):
     r = rig(Shop(seed=9, orders=10, now=time.time() - 600, days=6))
     env = {k: v for k, v in r.env.items() if k != "FEEDSVC_RETINO_STORE_ID"}
     for command in (["push"], ["status"], ["sync"]):
-        refused = feedsvc(command, env)
+        refused = run_feedsvc(command, env)
         assert refused.returncode == 2 and refused.stderr.strip().count("\n") == 0
         assert "FEEDSVC_RETINO_STORE_ID: is missing: FEEDSVC_RETINO_TOKEN is set" in refused.stderr
     off = {k: v for k, v in env.items() if k != "FEEDSVC_RETINO_TOKEN"}
-    refused = feedsvc(["push"], off)
+    refused = run_feedsvc(["push"], off)
     assert refused.returncode == 2 and "FEEDSVC_RETINO_TOKEN: push mode is off" in refused.stderr
-    status = feedsvc(["status"], off)
+    status = run_feedsvc(["status"], off)
     assert status.returncode == 0 and "push:         off (feed mode only" in status.stdout
-    helped = feedsvc(["retino-sandbox", "--help"], off)
+    helped = run_feedsvc(["retino-sandbox", "--help"], off)
     assert helped.returncode == 0 and "--port" in helped.stdout and "--items-must-add-up" in helped.stdout
 
 
+@pytest.mark.slow
 def test_a_storm_of_429_and_5xx_loses_and_duplicates_no_order(rig):
     r = rig(FEEDSVC_RETINO_SHIPMENTS="0")
     feed = r.publish()
@@ -265,10 +206,11 @@ def test_a_storm_of_429_and_5xx_loses_and_duplicates_no_order(rig):
     assert sorted(sent) == sorted((ids[code], p.text) for code, o in feed.items() for p in o.findall("PACKAGE_NUMBER"))
 
 
+@pytest.mark.slow
 def test_dry_run_prints_the_json_and_changes_nothing_then_all_resends_everything(rig):
     r = rig(Shop(seed=10, orders=130, now=time.time() - 600, days=6), FEEDSVC_RETINO_SHIPMENTS="0")
     feed = r.publish()
-    dry = feedsvc(["push", "--dry-run"], r.env)
+    dry = run_feedsvc(["push", "--dry-run"], r.env)
     assert dry.returncode == 0, dry.stderr
     printed = json.loads(dry.stdout)
     assert [o["code"] for o in printed] and {o["code"] for o in printed} == set(feed)
@@ -277,11 +219,11 @@ def test_dry_run_prints_the_json_and_changes_nothing_then_all_resends_everything
     with Store.open(r.settings) as store:
         assert store.push_counts(0).confirmed == 0 and store.last_push_run() is None
 
-    assert feedsvc(["push"], r.env).returncode == 0
-    again = feedsvc(["push", "--dry-run"], r.env)
+    assert run_feedsvc(["push"], r.env).returncode == 0
+    again = run_feedsvc(["push", "--dry-run"], r.env)
     assert json.loads(again.stdout) == []
     before = len(r.calls())
-    everything = feedsvc(["push", "--all"], r.env)
+    everything = run_feedsvc(["push", "--all"], r.env)
     assert everything.returncode == 0 and f"{len(feed)} sent" in everything.stdout
     assert len(r.calls(before)) == math.ceil(len(feed) / 100)
     assert printed == [{k: v for k, v in r.orders()[o["code"]].items() if k not in ("id", "writes")}
@@ -300,7 +242,7 @@ def test_an_order_aborted_after_it_reached_retino_is_reported_not_deleted(rig):
     assert len(outcome.push.left_retino) == 1 and f"{picked.short_id} is Aborted in Storeden" in \
         outcome.push.left_retino[0]
     assert picked.short_id in r.orders() and picked.short_id not in r.feed()
-    status = feedsvc(["status"], r.env)
+    status = run_feedsvc(["status"], r.env)
     assert f"{picked.short_id}: Aborted in Storeden since the push; still in Retino" in status.stdout
     assert run_pipeline(r.settings, progress=False).push.left_retino == []  # reported once
 

@@ -18,7 +18,9 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from feedsvc.build import mapping_context_from
@@ -35,7 +37,8 @@ from feedsvc.retino.render import order_xml
 from feedsvc.retino.sandbox import RetinoSandboxServer
 from feedsvc.storeden.sandbox import SandboxServer
 from feedsvc.storeden.shop import CHECKOUT_METHODS, Shop
-from tests.reliability.hostile_orders import hostile_order, nasty_text
+from tests.helpers.hostile_orders import hostile_order, nasty_text
+from tests.helpers.servers import retino_env, storeden_env
 
 DEFAULT_CONTEXT = mapping_context_from(defaults())
 
@@ -201,8 +204,10 @@ def test_what_arrives_at_retino_agrees_with_the_feed():
         assert_agree(xml_by_code[received["code"]], received, CONTEXT.timezone)
 
 
+@pytest.mark.slow
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(min_value=0, max_value=10**6), st.sampled_from(["Europe/Rome", "America/New_York", "Asia/Kathmandu"]),
+@given(st.integers(min_value=0, max_value=10**6),
+       st.sampled_from(["Europe/Rome", "America/New_York", "Asia/Kathmandu"]),
        st.sampled_from([Decimal(0), Decimal("0.03"), Decimal("-0.05")]))
 def test_orders_pushed_by_the_real_push_path_agree_with_the_published_feed(seed, zone_name, total_gap):
     shop = Shop(seed=seed, orders=50, now=time.time() - 600, days=6)
@@ -211,11 +216,8 @@ def test_orders_pushed_by_the_real_push_path_agree_with_the_published_feed(seed,
         first["total"] = first["cart"]["total"] = Decimal(str(first["total"])) + total_gap
     with tempfile.TemporaryDirectory() as data_dir, SandboxServer(shop, rate=(1000, 1.0)) as storeden, \
             RetinoSandboxServer(token="agreement-token", store_ids=(STORE,)) as retino:
-        push_settings = load_settings({
-            "FEEDSVC_DATA_DIR": data_dir, "FEEDSVC_STOREDEN_URL": storeden.url, "FEEDSVC_STOREDEN_KEY": storeden.key,
-            "FEEDSVC_STOREDEN_EXCHANGE": storeden.exchange, "FEEDSVC_STOREDEN_RATE": "1000/1",
-            "FEEDSVC_TIMEZONE": zone_name, "FEEDSVC_RETINO_URL": retino.url, "FEEDSVC_RETINO_TOKEN": "agreement-token",
-            "FEEDSVC_RETINO_STORE_ID": STORE, "FEEDSVC_RETINO_SHIPMENTS": "0"})
+        push_settings = load_settings({"FEEDSVC_DATA_DIR": data_dir, **storeden_env(storeden), **retino_env(retino),
+                                       "FEEDSVC_TIMEZONE": zone_name, "FEEDSVC_RETINO_SHIPMENTS": "0"})
         outcome = run_pipeline(push_settings, progress=False)
         assert outcome.push_error is None and outcome.publish_error is None
         published = current_snapshot(push_settings.snapshots_dir).xml_path

@@ -19,7 +19,7 @@ from feedsvc.retino.mapping import MappingError, map_order
 from feedsvc.retino.push_payload import is_pickup, is_pushed, order_json, status_history
 from feedsvc.retino.sandbox import RetinoSandboxServer
 from feedsvc.storeden.shop import CHECKOUT_METHODS, Shop
-from tests.integration.servers import ROOT, free_port
+from tests.helpers.servers import ROOT, free_port
 
 DEFAULT_CONTEXT = mapping_context_from(defaults())
 

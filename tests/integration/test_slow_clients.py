@@ -5,25 +5,17 @@ import select
 import socket
 import ssl
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from feedsvc.publish import SnapshotWriter
 from feedsvc.tls import ensure_self_signed
-from tests.integration.servers import PASSWORD, TOKEN, USER, GunicornServer, base_env
-from tests.integration.slow_clients import SlowCrowd, open_slow, wait_closed_by_server
+from tests.helpers.data import FEED, publish_feed
+from tests.helpers.servers import PASSWORD, TOKEN, USER, GunicornServer, base_env
+from tests.helpers.slow_clients import SlowCrowd, open_slow, wait_closed_by_server
 
-FEED = (Path(__file__).resolve().parents[1] / "fixtures" / "retino" / "two_orders.xml").read_bytes()
 SLOW_CONNECTIONS = 200  # 25 held the old threaded worker down; the benchmark opens 1,000
 PROBES = 20
-
-
-def publish(data_dir: Path, body: bytes = FEED) -> None:
-    with SnapshotWriter(data_dir / "snapshots") as writer:
-        writer.xml_path.write_bytes(body)
-        writer.commit({"orders": body.count(b"<ORDER>")})
 
 
 def big_feed(megabytes: int) -> bytes:
@@ -34,7 +26,7 @@ def big_feed(megabytes: int) -> bytes:
 
 
 def test_feed_and_health_are_served_while_200_slow_connections_are_held(tmp_path):
-    publish(tmp_path)
+    publish_feed(tmp_path)
     cert = ensure_self_signed(tmp_path)
     # A long deadline, so the slow connections are certainly still held while the probes run.
     env = base_env(tmp_path, FEEDSVC_HEADER_TIMEOUT=300)
@@ -54,7 +46,7 @@ def test_feed_and_health_are_served_while_200_slow_connections_are_held(tmp_path
 
 @pytest.mark.parametrize("kind", ["hello", "idle", "half"])
 def test_a_connection_without_request_headers_is_closed_at_the_deadline(tmp_path, kind):
-    publish(tmp_path)
+    publish_feed(tmp_path)
     cert = ensure_self_signed(tmp_path)
     with GunicornServer(base_env(tmp_path, FEEDSVC_HEADER_TIMEOUT=1), tls=cert, workers=1) as server:
         sock = open_slow(server.port, kind, cafile=str(cert[0]))
@@ -65,7 +57,7 @@ def test_a_connection_without_request_headers_is_closed_at_the_deadline(tmp_path
 
 
 def test_headers_trickled_a_byte_at_a_time_are_cut_off(tmp_path):
-    publish(tmp_path)
+    publish_feed(tmp_path)
     cert = ensure_self_signed(tmp_path)
     request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Padding: " + b"a" * 400 + b"\r\n\r\n"
     with GunicornServer(base_env(tmp_path, FEEDSVC_HEADER_TIMEOUT=1), tls=cert, workers=1) as server:
@@ -89,7 +81,7 @@ def test_headers_trickled_a_byte_at_a_time_are_cut_off(tmp_path):
 
 def test_a_slow_reader_keeps_its_download_and_blocks_nobody(tmp_path):
     body = big_feed(8)
-    publish(tmp_path, body)
+    publish_feed(tmp_path, body)
     cert = ensure_self_signed(tmp_path)
     with GunicornServer(base_env(tmp_path, FEEDSVC_HEADER_TIMEOUT=1), tls=cert, workers=1) as server:
         context = ssl.create_default_context(cafile=str(cert[0]))
@@ -115,17 +107,18 @@ def test_a_slow_reader_keeps_its_download_and_blocks_nobody(tmp_path):
 
 @pytest.mark.parametrize("kind", ["idle", "half"])
 def test_plain_http_has_the_same_deadline(tmp_path, kind):
-    publish(tmp_path)
+    publish_feed(tmp_path)
     with GunicornServer(base_env(tmp_path, FEEDSVC_HEADER_TIMEOUT=1), workers=1) as server:
         with open_slow(server.port, kind, cafile=None) as sock:
             wait_closed_by_server(sock, limit=60)
 
 
+@pytest.mark.slow
 def test_a_full_worker_stops_accepting_and_the_deadline_frees_it(tmp_path):
     """The accept path is bounded: beyond FEEDSVC_WORKER_CONNECTIONS the kernel's backlog waits, and
     connections closed at the deadline make room for the ones that do send a request."""
     psutil = pytest.importorskip("psutil")
-    publish(tmp_path)
+    publish_feed(tmp_path)
     env = base_env(tmp_path, FEEDSVC_WORKER_CONNECTIONS=64, FEEDSVC_HEADER_TIMEOUT=2)
     with GunicornServer(env, workers=1) as server:
         worker = psutil.Process(server.process.pid).children()[0]
@@ -141,7 +134,7 @@ def test_a_full_worker_stops_accepting_and_the_deadline_frees_it(tmp_path):
 def test_a_client_that_stops_reading_is_let_go_after_the_send_timeout(tmp_path):
     psutil = pytest.importorskip("psutil")
     body = big_feed(8)
-    publish(tmp_path, body)
+    publish_feed(tmp_path, body)
     cert = ensure_self_signed(tmp_path)
     with GunicornServer(base_env(tmp_path, FEEDSVC_SEND_TIMEOUT=1), tls=cert, workers=1) as server:
         worker = psutil.Process(server.process.pid).children()[0]

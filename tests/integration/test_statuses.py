@@ -4,19 +4,15 @@ with its reason, excluded statuses stay out whatever their shape, and shipped on
 import time
 from decimal import Decimal
 
+import pytest
 from lxml import etree
 
 from feedsvc import jsonutil
 from feedsvc.build import build_and_publish
-from feedsvc.config import load_settings
 from feedsvc.publish import current_snapshot
-from feedsvc.storeden.sandbox import SandboxServer
-from feedsvc.storeden.shop import MISSING, Shop
 from feedsvc.store import Store
+from feedsvc.storeden.shop import MISSING, Shop
 from feedsvc.sync import run_sync
-from tests.integration.servers import base_env
-
-FAST = (1000, 1.0)
 
 # name: (status in order.json, status in list.json / orders_filter.json or SAME)
 SAME = object()
@@ -35,9 +31,9 @@ def _feed(settings):
     return {order.findtext("CODE"): [p.text for p in order.iterfind("PACKAGE_NUMBER")] for order in root}
 
 
-def test_statuses_of_every_shape(tmp_path):
-    now = time.time() - 5
-    shop = Shop(seed=23, orders=150, now=now)
+@pytest.mark.shop(seed=23, orders=150)
+def test_statuses_of_every_shape(storeden_shop, storeden_settings):
+    shop, settings, now = storeden_shop, storeden_settings, storeden_shop.now
     # shipped orders with a parcel, in the window: their tracking shows whether the status was read
     candidates = [o for o in shop.by_date() if o.status in (3, 4) and o.tracking and o.ts > now - 6 * 86400]
     assert len(candidates) >= len(CASES)
@@ -45,44 +41,39 @@ def test_statuses_of_every_shape(tmp_path):
     for name, (details, listed) in CASES.items():
         kwargs = {} if listed is SAME else {"listed": listed}
         shop.set_status(chosen[name].order_id, details, **kwargs)
-    with SandboxServer(shop, rate=FAST) as sandbox:
-        settings = load_settings(base_env(tmp_path, FEEDSVC_STOREDEN_URL=sandbox.url,
-                                          FEEDSVC_STOREDEN_KEY=sandbox.key, FEEDSVC_STOREDEN_EXCHANGE=sandbox.exchange,
-                                          FEEDSVC_STOREDEN_RATE="1000/1"))
-        assert run_sync(settings, progress=False).status == "ok"
-        build_and_publish(settings)
-        feed = _feed(settings)
-        with Store.open(settings) as store:
-            quarantined = {q.order_id: q.reason for q in store.list_quarantine()}
+    assert run_sync(settings, progress=False).status == "ok"
+    build_and_publish(settings)
+    feed = _feed(settings)
+    with Store.open(settings) as store:
+        quarantined = {q.order_id: q.reason for q in store.list_quarantine()}
 
-        for name in PUBLISHED:
-            order = chosen[name]
-            assert feed.get(order.short_id) == order.tracking["tracking"].split(","), name
-        for name in EXCLUDED:
-            assert chosen[name].short_id not in feed, name
-            assert chosen[name].order_id not in quarantined, name
-        for name in QUARANTINED:
-            assert chosen[name].short_id not in feed, name
-            assert "status" in quarantined[chosen[name].order_id], name
-        assert "'3.0' is not a Storeden status" in quarantined[chosen["float-string"].order_id]
-        assert "missing" in quarantined[chosen["missing"].order_id]
-        assert "order.json" in quarantined[chosen["details-bad"].order_id]
+    for name in PUBLISHED:
+        order = chosen[name]
+        assert feed.get(order.short_id) == order.tracking["tracking"].split(","), name
+    for name in EXCLUDED:
+        assert chosen[name].short_id not in feed, name
+        assert chosen[name].order_id not in quarantined, name
+    for name in QUARANTINED:
+        assert chosen[name].short_id not in feed, name
+        assert "status" in quarantined[chosen[name].order_id], name
+    assert "'3.0' is not a Storeden status" in quarantined[chosen["float-string"].order_id]
+    assert "missing" in quarantined[chosen["missing"].order_id]
+    assert "order.json" in quarantined[chosen["details-bad"].order_id]
 
-        # Later: an order archived with a string status leaves the feed; a quarantined one gets a real status.
-        leaving, mended = chosen["sent-string"], chosen["unknown"]
-        shop.set_status(leaving.order_id, "6")
-        shop.set_status(mended.order_id, "4")
-        later = run_sync(settings, progress=False)
-        assert later.kind == "incremental" and later.status == "ok"
-        build_and_publish(settings)
-        feed = _feed(settings)
-        assert leaving.short_id not in feed
-        assert feed[mended.short_id] == mended.tracking["tracking"].split(",")
+    # Later: an order archived with a string status leaves the feed; a quarantined one gets a real status.
+    leaving, mended = chosen["sent-string"], chosen["unknown"]
+    shop.set_status(leaving.order_id, "6")
+    shop.set_status(mended.order_id, "4")
+    later = run_sync(settings, progress=False)
+    assert later.kind == "incremental" and later.status == "ok"
+    build_and_publish(settings)
+    feed = _feed(settings)
+    assert leaving.short_id not in feed
+    assert feed[mended.short_id] == mended.tracking["tracking"].split(",")
 
 
-def test_a_store_from_an_older_version_with_unread_statuses_is_published_right(tmp_path):
+def test_a_store_from_an_older_version_with_unread_statuses_is_published_right(settings):
     # Older versions stored NULL for a status they could not read ("3", "6"): the build reads it again.
-    settings = load_settings(base_env(tmp_path))
     shop = Shop(seed=24, orders=30, now=time.time() - 5)
     orders = [o for o in shop.by_date() if o.status in (1, 2)][:3]
     with Store.open(settings) as store:

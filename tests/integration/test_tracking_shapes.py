@@ -3,15 +3,12 @@ separator, never the same parcel twice."""
 
 import time
 
+import pytest
 from lxml import etree
 
 from feedsvc.build import build_and_publish
-from feedsvc.config import load_settings
 from feedsvc.publish import current_snapshot
-from feedsvc.storeden.sandbox import SandboxServer
-from feedsvc.storeden.shop import Shop
 from feedsvc.sync import run_sync
-from tests.integration.servers import base_env
 
 TRACKINGS = [
     ({"courier": "GLS", "tracking": "JJD00011122 / JJD00011123"}, ["JJD00011122", "JJD00011123"]),
@@ -28,18 +25,15 @@ TRACKINGS = [
 ]
 
 
-def test_every_tracking_shape_gives_one_package_number_per_parcel(tmp_path):
-    shop = Shop(seed=27, orders=80, now=time.time() - 5)
+@pytest.mark.shop(seed=27, orders=80)
+def test_every_tracking_shape_gives_one_package_number_per_parcel(storeden_shop, storeden_settings):
+    shop, settings = storeden_shop, storeden_settings
     shipped = [o for o in shop.by_date() if o.status in (3, 4) and o.ts > time.time() - 6 * 86400]
     assert len(shipped) >= len(TRACKINGS)
     for order, (tracking, _) in zip(shipped, TRACKINGS):
         order.tracking = tracking
-    with SandboxServer(shop, rate=(1000, 1.0)) as sandbox:
-        settings = load_settings(base_env(tmp_path, FEEDSVC_STOREDEN_URL=sandbox.url,
-                                          FEEDSVC_STOREDEN_KEY=sandbox.key, FEEDSVC_STOREDEN_EXCHANGE=sandbox.exchange,
-                                          FEEDSVC_STOREDEN_RATE="1000/1"))
-        assert run_sync(settings, progress=False).status == "ok"
-        result = build_and_publish(settings)
+    assert run_sync(settings, progress=False).status == "ok"
+    result = build_and_publish(settings)
     root = etree.parse(str(current_snapshot(settings.snapshots_dir).xml_path)).getroot()
     packages = {order.findtext("CODE"): [p.text for p in order.iterfind("PACKAGE_NUMBER")] for order in root}
     for order, (_, expected) in zip(shipped, TRACKINGS):

@@ -258,7 +258,7 @@ def test_an_interrupted_download_leaves_no_temporary_file(servers, tmp_path, sto
             server.release.wait(0.05)
         assert list(scratch.iterdir()), "the download never started"
         process.send_signal(stop)
-        out, err = process.communicate(timeout=60)
+        _out, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()

@@ -85,6 +85,7 @@ def _high_water_mb(pid: int) -> int:
 pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_200_mb_flood_of_stray_elements_stays_flat(tmp_path):
     """The issue's case (<ORDERS> then millions of small elements), with its siblings mixed in:
@@ -111,24 +112,26 @@ def test_a_200_mb_flood_of_stray_elements_stays_flat(tmp_path):
     assert peak < 160, f"peak resident memory {peak} MB for a 200 MB document"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_millions_of_empty_orders_keep_findings_and_memory_bounded(tmp_path):
     document = generate(tmp_path / "empty-orders.xml", b"<ORDERS>", [b"<ORDER/>" * (MB // 8)], b"</ORDERS>", 4 * MB)
     orders = (document.stat().st_size - len(b"<ORDERS></ORDERS>")) // len(b"<ORDER/>")
-    code, out, err, peak = run_limited([document, "--json"], limit_mb=256)
+    code, out, _err, peak = run_limited([document, "--json"], limit_mb=256)
     body = json.loads(out)
     assert code == 1 and body["orders"] == orders and body["errors"] >= orders
     assert len(body["findings"]) < 3000 and sum(o["count"] for o in body["omitted"]) > orders - 3000
     assert peak < 160
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_distinct_codes_beyond_memory_are_still_compared(tmp_path):
     tiny = b"".join(b"<ORDER><ORDER_ID>i%d</ORDER_ID><CODE>c%d</CODE></ORDER>" % (n, n) for n in range(250_000))
     twice = b"<ORDER><ORDER_ID>again</ORDER_ID><CODE>c7</CODE></ORDER>"
     document = tmp_path / "codes.xml"
     document.write_bytes(b"<ORDERS>" + tiny + twice + b"</ORDERS>")
-    code, out, err, peak = run_limited([document, "--json"], limit_mb=256)
+    code, out, _err, peak = run_limited([document, "--json"], limit_mb=256)
     body = json.loads(out)
     duplicates = [f for f in body["findings"] if f["code"] == "D1"]
     assert code == 1 and body["orders"] == 250_001
@@ -136,6 +139,7 @@ def test_distinct_codes_beyond_memory_are_still_compared(tmp_path):
     assert peak < 160
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_millions_of_distinct_names_are_stopped_by_the_memory_watch(tmp_path):
     """libxml2 keeps every distinct element name for good; no tree shows it, the process's memory does."""
@@ -145,12 +149,13 @@ def test_millions_of_distinct_names_are_stopped_by_the_memory_watch(tmp_path):
         for block in range(60):
             out.write(b"".join(b"<n%d/>" % n for n in range(block * 100_000, (block + 1) * 100_000)))
         out.write(b"</ORDERS>")
-    code, out, err, peak = run_limited([document, "--json"], limit_mb=640)
+    code, out, _err, peak = run_limited([document, "--json"], limit_mb=640)
     body = json.loads(out)
     assert code == 1 and [f for f in body["findings"] if f["code"] == "S2" and "memory" in f["message"]]
     assert peak < 400
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("framing", ["gzip-file", "stdin"])
 def test_a_gzip_bomb_stops_at_the_cap(tmp_path, framing):

@@ -6,21 +6,21 @@ from pathlib import Path
 import pytest
 
 from feedsvc.tls import ensure_self_signed
-from tests.integration.servers import PASSWORD, TOKEN, USER, GunicornServer, base_env, feedsvc, free_port
-from tests.integration.test_serve import publish
+from tests.helpers.data import publish_feed
+from tests.helpers.servers import PASSWORD, TOKEN, USER, GunicornServer, base_env, free_port, run_feedsvc
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("remote")
     cert = ensure_self_signed(data_dir)
-    publish(data_dir)
+    publish_feed(data_dir)
     with GunicornServer(base_env(data_dir), tls=cert) as running:
         yield running, cert[0]
 
 
 def run(args):
-    return feedsvc(["validate", *args, "--days", "100000"], base_env(Path("/tmp")))
+    return run_feedsvc(["validate", *args, "--days", "100000"], base_env(Path("/tmp")))
 
 
 def test_valid_with_the_right_credentials(server):

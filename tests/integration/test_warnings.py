@@ -1,16 +1,14 @@
 """Orders published with a warning, end to end: a discount larger than the goods reaches the feed capped,
 and `feedsvc status` names every order that carries a warning, grouped by kind."""
 
-import time
 from decimal import Decimal
 
+import pytest
 from lxml import etree
 
-from feedsvc.config import load_settings
 from feedsvc.publish import current_snapshot
-from feedsvc.storeden.sandbox import SandboxServer
-from feedsvc.storeden.shop import UNKNOWN_COUNTRY_UID, Shop
-from tests.integration.servers import base_env, feedsvc
+from feedsvc.storeden.shop import UNKNOWN_COUNTRY_UID
+from tests.helpers.servers import run_feedsvc
 
 
 def _capped_coupon(order, code):
@@ -23,8 +21,10 @@ def _capped_coupon(order, code):
     order.order.update(payment="stripe", total=Decimal("0.00"))
 
 
-def test_capped_discounts_and_defaulted_countries_are_published_and_listed_by_kind(tmp_path):
-    shop = Shop(seed=31, orders=60, now=time.time() - 5)
+@pytest.mark.shop(seed=31, orders=60)
+def test_capped_discounts_and_defaulted_countries_are_published_and_listed_by_kind(storeden_shop, storeden_env,
+                                                                                    storeden_settings):
+    shop, env = storeden_shop, storeden_env
     recent = [o for o in shop.by_date() if o.status in (1, 2, 3, 4)]
     coupons = {recent[0].order_id: "MEGA50", recent[1].order_id: "WELCOME&amp;50"}
     for order in recent[:2]:
@@ -32,16 +32,13 @@ def test_capped_discounts_and_defaulted_countries_are_published_and_listed_by_ki
     strangers = recent[2:5]
     for order in strangers:
         order.order["billing"]["country"] = order.order["delivery"]["country"] = UNKNOWN_COUNTRY_UID
-    with SandboxServer(shop, rate=(1000, 1.0)) as sandbox:
-        env = base_env(tmp_path, FEEDSVC_STOREDEN_URL=sandbox.url, FEEDSVC_STOREDEN_KEY=sandbox.key,
-                       FEEDSVC_STOREDEN_EXCHANGE=sandbox.exchange, FEEDSVC_STOREDEN_RATE="1000/1")
-        assert feedsvc(["sync", "--quiet"], env).returncode == 0
-        rendered = feedsvc(["render"], env)
-        assert rendered.returncode == 0, rendered.stderr
-        status = feedsvc(["status"], env)
+    assert run_feedsvc(["sync", "--quiet"], env).returncode == 0
+    rendered = run_feedsvc(["render"], env)
+    assert rendered.returncode == 0, rendered.stderr
+    status = run_feedsvc(["status"], env)
     assert status.returncode == 0, status.stderr
 
-    feed = etree.parse(str(current_snapshot(load_settings(env).snapshots_dir).xml_path)).getroot()
+    feed = etree.parse(str(current_snapshot(storeden_settings.snapshots_dir).xml_path)).getroot()
     by_code = {order.findtext("CODE"): order for order in feed}
     for order in recent[:2]:
         published = by_code[order.short_id]

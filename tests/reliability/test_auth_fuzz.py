@@ -2,25 +2,21 @@
 appear in no response and no log line, and the right ones are still served after the storm."""
 
 import random
-from pathlib import Path
 
-from feedsvc.publish import SnapshotWriter
+import pytest
+
 from feedsvc.tls import ensure_self_signed
-from tests.integration.servers import PASSWORD, TOKEN, USER, GunicornServer, base_env
-from tests.reliability.credential_fuzz import token_path, wrong_authorizations, wrong_tokens
-
-FEED = (Path(__file__).resolve().parents[1] / "fixtures" / "retino" / "two_orders.xml").read_bytes()
+from tests.helpers.credential_fuzz import token_path, wrong_authorizations, wrong_tokens
+from tests.helpers.servers import PASSWORD, TOKEN, USER, GunicornServer
 
 
-def test_no_guess_gets_the_feed_and_no_secret_leaks(tmp_path):
-    with SnapshotWriter(tmp_path / "snapshots") as writer:
-        writer.xml_path.write_bytes(FEED)
-        writer.commit({"orders": 2})
+@pytest.mark.slow
+def test_no_guess_gets_the_feed_and_no_secret_leaks(data_dir, env, published):
     rng = random.Random(1123)
     tokens = wrong_tokens(rng, TOKEN, 500)
     headers = wrong_authorizations(rng, USER, PASSWORD, 500)
     seen = {}
-    with GunicornServer(base_env(tmp_path), tls=ensure_self_signed(tmp_path), workers=2) as server:
+    with GunicornServer(env, tls=ensure_self_signed(data_dir), workers=2) as server:
         with server.client() as client:
             for candidate in tokens:
                 response = client.get(token_path(candidate))

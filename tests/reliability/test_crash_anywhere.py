@@ -19,14 +19,13 @@ from feedsvc.config import load_settings
 from feedsvc.faults import POINTS, VARIABLE
 from feedsvc.pipeline import pipeline_running
 from feedsvc.publish import current_snapshot
+from feedsvc.store import Store
 from feedsvc.storeden.sandbox import SandboxServer
 from feedsvc.storeden.shop import Shop
-from feedsvc.store import Store
 from feedsvc.sync import run_sync
-from tests.integration.servers import base_env, feedsvc
-from tests.reliability.snapshot_watch import SnapshotWatcher, check_snapshot_once
+from tests.helpers.servers import base_env, run_feedsvc, storeden_env
+from tests.helpers.snapshot_watch import SnapshotWatcher, check_snapshot_once
 
-FAST = (1000, 1.0)
 # Kills during a first backfill (a fresh store): (what it proves, command, point:k).
 BACKFILL_KILLS = [
     ("during listing", ["sync"], "list-page:1"),
@@ -46,9 +45,8 @@ LATER_KILLS = [
 ]
 
 
-def _env(sandbox, data_dir, **extra):
-    return base_env(data_dir, FEEDSVC_STOREDEN_URL=sandbox.url, FEEDSVC_STOREDEN_KEY=sandbox.key,
-                    FEEDSVC_STOREDEN_EXCHANGE=sandbox.exchange, FEEDSVC_STOREDEN_RATE="1000/1", **extra)
+def _env(sandbox, data_dir):
+    return base_env(data_dir, **storeden_env(sandbox))
 
 
 def _reference(sandbox, data_dir: Path, now: float):
@@ -82,11 +80,11 @@ def _kill_then_resume(sandbox, data_dir: Path, command, kill_at: str) -> None:
     current_before = (current_snapshot(data_dir / "snapshots").name
                       if current_snapshot(data_dir / "snapshots") else None)
     with SnapshotWatcher(data_dir / "snapshots") as watcher:
-        killed = feedsvc([*command, "--quiet"] if command[0] == "sync" else command, {**env, VARIABLE: kill_at})
+        killed = run_feedsvc([*command, "--quiet"] if command[0] == "sync" else command, {**env, VARIABLE: kill_at})
         assert killed.returncode == -signal.SIGKILL, \
             f"{kill_at} was never reached by {command}: exit {killed.returncode}\n{killed.stdout}{killed.stderr}"
         _assert_consistent(data_dir, current_before)
-        resumed = feedsvc(["sync", "--publish", "--quiet"], env)
+        resumed = run_feedsvc(["sync", "--publish", "--quiet"], env)
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert not watcher.report.violations, watcher.report.violations[:3]
 
@@ -121,33 +119,35 @@ def shop_and_base(tmp_path_factory):
     now = time.time() - 3600
     shop = Shop(seed=41, orders=110, now=now, days=6)
     base = tmp_path_factory.mktemp("base")
-    with SandboxServer(shop, rate=FAST) as sandbox:
+    with SandboxServer(shop, rate=(1000, 1.0)) as sandbox:
         reference = _reference(sandbox, base, now + 5)
     return shop, base, now + 5, reference
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("what, command, kill_at", BACKFILL_KILLS, ids=[k[0] for k in BACKFILL_KILLS])
-def test_a_backfill_killed_then_resumed_equals_an_uninterrupted_one(tmp_path, shop_and_base, what, command,
-                                                                     kill_at):
+def test_a_backfill_killed_then_resumed_equals_an_uninterrupted_one(tmp_path, start_storeden, shop_and_base,
+                                                                     what, command, kill_at):
     shop, _, now, reference = shop_and_base
-    with SandboxServer(shop, rate=FAST) as sandbox:
-        assert feedsvc(["render"], _env(sandbox, tmp_path)).returncode == 0  # an empty first snapshot
-        _kill_then_resume(sandbox, tmp_path, command, kill_at)
-        _assert_equal_to(reference, tmp_path, sandbox, now)
+    sandbox = start_storeden(shop)
+    assert run_feedsvc(["render"], _env(sandbox, tmp_path)).returncode == 0  # an empty first snapshot
+    _kill_then_resume(sandbox, tmp_path, command, kill_at)
+    _assert_equal_to(reference, tmp_path, sandbox, now)
 
 
-def test_later_runs_killed_then_resumed_equal_an_uninterrupted_one(tmp_path, shop_and_base):
+@pytest.mark.slow
+def test_later_runs_killed_then_resumed_equal_an_uninterrupted_one(tmp_path, start_storeden, shop_and_base):
     shop, base, now, reference = shop_and_base
     crashed, uninterrupted = tmp_path / "crashed", tmp_path / "uninterrupted"
     shutil.copytree(base, crashed)  # both synced and published before the shop moves on
     shutil.copytree(base, uninterrupted)
-    with SandboxServer(shop, rate=FAST) as sandbox:
-        for what, command, kill_at in LATER_KILLS:
-            if command[0] == "sync":
-                # fresh work for each: new orders, status moves (shipped ones get parcels), new tracking
-                moved = shop.advance(new_orders=3, status_changes=6, new_tracking=2)
-                shipped = [i for i in moved["changed"] + moved["tracked"] if shop.orders[i].status in (3, 4)]
-                assert len(shipped) >= 2, what
-                reference = _reference(sandbox, uninterrupted, now)
-            _kill_then_resume(sandbox, crashed, command, kill_at)
-            _assert_equal_to(reference, crashed, sandbox, now)
+    sandbox = start_storeden(shop)
+    for what, command, kill_at in LATER_KILLS:
+        if command[0] == "sync":
+            # fresh work for each: new orders, status moves (shipped ones get parcels), new tracking
+            moved = shop.advance(new_orders=3, status_changes=6, new_tracking=2)
+            shipped = [i for i in moved["changed"] + moved["tracked"] if shop.orders[i].status in (3, 4)]
+            assert len(shipped) >= 2, what
+            reference = _reference(sandbox, uninterrupted, now)
+        _kill_then_resume(sandbox, crashed, command, kill_at)
+        _assert_equal_to(reference, crashed, sandbox, now)

@@ -2,29 +2,24 @@
 
 import errno
 import os
-import time
 
 import pytest
 
 from feedsvc.build import build_and_publish
-from feedsvc.config import load_settings
 from feedsvc.publish import PublishError
-from feedsvc.storeden.sandbox import SandboxServer
-from feedsvc.storeden.shop import Shop
 from feedsvc.sync import run_sync
-from tests.integration.servers import PASSWORD, USER, GunicornServer, base_env, feedsvc
+from tests.helpers.servers import PASSWORD, USER, GunicornServer, run_feedsvc
 
 
+@pytest.mark.shop(seed=61, orders=40)
 @pytest.mark.parametrize("error", [errno.ENOSPC, errno.EROFS], ids=["disk-full", "read-only"])
-def test_failed_publish_keeps_the_old_feed_and_is_reported(tmp_path, monkeypatch, error):
-    with SandboxServer(Shop(seed=61, orders=40, now=time.time() - 5), rate=(1000, 1.0)) as sandbox:
-        env = base_env(tmp_path, FEEDSVC_STOREDEN_URL=sandbox.url, FEEDSVC_STOREDEN_KEY=sandbox.key,
-                       FEEDSVC_STOREDEN_EXCHANGE=sandbox.exchange, FEEDSVC_STOREDEN_RATE="1000/1")
-        settings = load_settings(env)
-        run_sync(settings, progress=False)
-        first = build_and_publish(settings)
-        sandbox.shop.advance(new_orders=3)
-        run_sync(settings, progress=False)
+def test_failed_publish_keeps_the_old_feed_and_is_reported(data_dir, storeden, storeden_env, storeden_settings,
+                                                           monkeypatch, error):
+    env, settings = storeden_env, storeden_settings
+    run_sync(settings, progress=False)
+    first = build_and_publish(settings)
+    storeden.shop.advance(new_orders=3)
+    run_sync(settings, progress=False)
 
     def broken_disk(*args, **kwargs):
         raise OSError(error, os.strerror(error))
@@ -41,6 +36,6 @@ def test_failed_publish_keeps_the_old_feed_and_is_reported(tmp_path, monkeypatch
     body = health.json()
     assert health.status_code == 503 and body["status"] == "publish_failed"
     assert any(os.strerror(error) in reason for reason in body["reasons"])
-    status = feedsvc(["status"], env)
+    status = run_feedsvc(["status"], env)
     assert "last publish FAILED" in status.stdout and os.strerror(error) in status.stdout
-    assert not [p for p in (tmp_path / "snapshots").iterdir() if p.name.startswith(".staging")]
+    assert not [p for p in (data_dir / "snapshots").iterdir() if p.name.startswith(".staging")]

@@ -3,10 +3,10 @@ is either in it or quarantined with a reason."""
 
 import tempfile
 import time
-from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from lxml import etree
 
 from feedsvc import jsonutil
@@ -14,8 +14,8 @@ from feedsvc.build import build_and_publish
 from feedsvc.config import load_settings
 from feedsvc.publish import current_snapshot
 from feedsvc.store import Store
-from tests.integration.servers import ROOT
-from tests.reliability.hostile_orders import hostile_order
+from tests.helpers.hostile_orders import hostile_order
+from tests.helpers.servers import ROOT
 
 SCHEMA = etree.XMLSchema(etree.parse(str(ROOT / "schema" / "retino-feed.xsd")))
 GOOD = jsonutil.loads((ROOT / "tests" / "fixtures" / "storeden" / "seed_order.json").read_text())
@@ -57,6 +57,7 @@ def example_count(request):
     return _examples(request)
 
 
+@pytest.mark.slow
 def test_hostile_payloads(example_count):
     @hsettings(max_examples=example_count, deadline=None, database=None,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -5,8 +5,13 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from feedsvc.storeden.client import (StoredenAuthError, StoredenClient, StoredenError, StoredenQuotaError,
-                                     StoredenThrottledError)
+from feedsvc.storeden.client import (
+    StoredenAuthError,
+    StoredenClient,
+    StoredenError,
+    StoredenQuotaError,
+    StoredenThrottledError,
+)
 from feedsvc.storeden.throttle import Throttle
 
 

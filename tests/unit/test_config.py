@@ -163,7 +163,7 @@ def test_a_tls_pair_must_be_a_pem_certificate_and_its_key(tmp_path):
     from feedsvc.tls import ensure_self_signed
 
     cert, key = ensure_self_signed(tmp_path / "one")
-    other_cert, other_key = ensure_self_signed(tmp_path / "two")
+    _other_cert, other_key = ensure_self_signed(tmp_path / "two")
     assert settings(tmp_path, FEEDSVC_TLS_CERT=str(cert), FEEDSVC_TLS_KEY=str(key)).tls_enabled
     for wrong_cert, wrong_key in ((cert, other_key), (key, cert)):
         with pytest.raises(ConfigError) as caught:
@@ -255,7 +255,7 @@ def environment_reads(source: str) -> set[str]:
     for node in ast.walk(tree):
         key = None
         if isinstance(node, ast.Call) and node.args and isinstance(node.func, ast.Attribute):
-            if node.func.attr in ("get", "pop") and is_environ(node.func.value) or node.func.attr == "getenv":
+            if (node.func.attr in ("get", "pop") and is_environ(node.func.value)) or node.func.attr == "getenv":
                 key = node.args[0]
         elif isinstance(node, ast.Subscript) and is_environ(node.value):
             key = node.slice

@@ -4,8 +4,13 @@ import json
 
 import pytest
 
-from feedsvc.retino.countries import (CountryResolver, is_iso_country, load_override_file, parse_country_list,
-                                      shipped_table)
+from feedsvc.retino.countries import (
+    CountryResolver,
+    is_iso_country,
+    load_override_file,
+    parse_country_list,
+    shipped_table,
+)
 
 
 def test_the_shipped_table_claims_only_the_evidenced_uid():

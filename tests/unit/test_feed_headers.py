@@ -4,29 +4,24 @@ Accept-Encoding, and the Authorization schemes (Flask's test client; the real se
 import base64
 import gzip
 from email.utils import formatdate
-from pathlib import Path
 
 import pytest
 
-from feedsvc.config import load_settings
-from feedsvc.publish import SnapshotWriter
-from feedsvc.web import create_app
+from tests.helpers.data import FEED, publish_feed
+from tests.helpers.servers import TOKEN, USER, base_env
 
-FEED = (Path(__file__).resolve().parents[1] / "fixtures" / "retino" / "two_orders.xml").read_bytes()
-TOKEN = "0123456789abcdef" * 4
-USER, PASSWORD = "retino", "correct horse: battery staple"
+PASSWORD = "correct horse: battery staple"  # a colon in the password: only the first one splits
 CREATED = 1_790_000_000
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("feed")
-    with SnapshotWriter(data_dir / "snapshots") as writer:
-        writer.xml_path.write_bytes(FEED)
-        writer.commit({"orders": 2}, created_ts=CREATED)
-    settings = load_settings({"FEEDSVC_DATA_DIR": str(data_dir), "FEEDSVC_FEED_TOKEN": TOKEN,
-                              "FEEDSVC_FEED_USER": USER, "FEEDSVC_FEED_PASSWORD": PASSWORD})
-    return create_app(settings).test_client()
+@pytest.fixture
+def env(data_dir):
+    return base_env(data_dir, FEEDSVC_FEED_PASSWORD=PASSWORD)
+
+
+@pytest.fixture(autouse=True)
+def snapshot(settings):
+    return publish_feed(settings.data_dir, created_ts=CREATED)
 
 
 def basic(user=USER, password=PASSWORD, scheme="Basic"):

@@ -1,16 +1,17 @@
 """Mapping Storeden orders to Retino orders: exact output, both item shapes, COD, coupons, rounding,
 addresses, codes, hostile data, and a property test over mutated payloads."""
 
-from dataclasses import replace
 import copy
 import json
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from feedsvc import jsonutil
 from feedsvc.build import mapping_context_from
@@ -47,7 +48,7 @@ def spec_order(index):
 
 
 def order_10483(**cart_changes):
-    raw, tracking, summary = spec_order(1)
+    raw, _tracking, _summary = spec_order(1)
     raw["cart"].update(cart_changes)
     raw["payment"] = raw["cart"]["paymentProfile"]
     return raw

@@ -3,11 +3,19 @@
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feedsvc.retino.model import Price
-from feedsvc.retino.money import (format_amount, format_money, format_rate, lands_on_cent, line_total, negate,
-                                  split_gross)
+from feedsvc.retino.money import (
+    format_amount,
+    format_money,
+    format_rate,
+    lands_on_cent,
+    line_total,
+    negate,
+    split_gross,
+)
 
 D = Decimal
 RATES = [D(0), D(4), D("5.5"), D(10), D(19), D(21), D(22), D(25), D(100)]

@@ -110,7 +110,7 @@ def test_money_refuses_everything_else_naming_the_field(value, message):
 
 def test_money_missing_is_an_error_only_when_required():
     for missing in (None, "", "   "):
-        with pytest.raises(PayloadError, match="^cart.total is missing$"):
+        with pytest.raises(PayloadError, match=r"^cart\.total is missing$"):
             money(missing, "cart.total")
         assert money(missing, "cart.shippingAmount", required=False) == 0
 

@@ -1,6 +1,8 @@
 """The publish cadence during a backfill, on a fake clock: when it publishes, when it waits, and that a failed
 publish never stops the backfill."""
 
+import itertools
+
 from feedsvc.build import BuildError
 from feedsvc.progressive import EVERY, FIRST_AFTER, ProgressivePublisher
 
@@ -45,12 +47,12 @@ def test_first_publish_waits_a_minute_and_a_completed_order_then_doubles_up_to_t
     assert calls == []
     publisher.checkpoint(7, idle=True)
     assert calls == [1060.0]
-    done, times = 7, []
+    done = 7
     for _ in range(4000):  # one order every 6 s of simulated time, the throttle pausing every 5th
         clock.now += 6
         done += 1
         publisher.checkpoint(done, idle=done % 5 == 0)
-    gaps = [b - a for a, b in zip(calls, calls[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
     nominal = [60, 120, 240, 480] + [EVERY] * (len(gaps) - 4)
     # each one at the throttle's first pause in the last 90 s (or half the gap) before its time, never later
     assert all(n - min(90, n / 2) <= g <= n for g, n in zip(gaps, nominal)), gaps

@@ -4,13 +4,14 @@ payload hash: the spec's example, the Storeden fixtures mapped as the feed maps 
 import copy
 import re
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feedsvc import jsonutil
 from feedsvc.build import mapping_context_from
@@ -18,9 +19,21 @@ from feedsvc.config import defaults
 from feedsvc.retino.context import checkout_labels
 from feedsvc.retino.mapping import map_order
 from feedsvc.retino.model import COD_ITEM_NAME, Address, Item, Order, OrderTotal, Price
-from feedsvc.retino.push_payload import (NOT_PUSHED, PAYMENT_STATUSES, PROCESSING_STATUSES, RetinoStatus,
-                                         is_pickup, is_pushed, order_json, order_utc, payload_hash, price_json,
-                                         retino_statuses, status_history, utc_text)
+from feedsvc.retino.push_payload import (
+    NOT_PUSHED,
+    PAYMENT_STATUSES,
+    PROCESSING_STATUSES,
+    RetinoStatus,
+    is_pickup,
+    is_pushed,
+    order_json,
+    order_utc,
+    payload_hash,
+    price_json,
+    retino_statuses,
+    status_history,
+    utc_text,
+)
 
 DEFAULT_CONTEXT = mapping_context_from(defaults())
 
@@ -209,7 +222,7 @@ def test_local_date_to_utc_across_dst(local, utc):
 def test_other_zones_and_a_broken_date():
     order = Order(**{**SPEC_ORDER.__dict__, "date": "2026-07-01 08:00:00"})
     assert utc_text(order_utc(order, "America/New_York")) == "2026-07-01T12:00:00Z"
-    assert utc_text(order_utc(order, timezone.utc)) == "2026-07-01T08:00:00Z"
+    assert utc_text(order_utc(order, UTC)) == "2026-07-01T08:00:00Z"
     with pytest.raises(ValueError, match="order 10040: DATE '2026-07-01T08:00'"):
         order_utc(Order(**{**SPEC_ORDER.__dict__, "date": "2026-07-01T08:00"}), ROME)
 
@@ -240,7 +253,7 @@ def test_status_table(storeden, shipped, pickup):
 
 
 def test_archived_and_aborted_are_not_pushed():
-    assert NOT_PUSHED == {6, 7}
+    assert {6, 7} == NOT_PUSHED
     assert [s for s in range(9) if not is_pushed(s)] == [6, 7] and not is_pushed("7")
 
 
@@ -297,7 +310,7 @@ def test_history_skips_not_pushed_statuses_and_never_goes_back_in_time():
 def test_history_invariants(observed, pickup):
     history = status_history(observed, pickup=pickup)
     dates = [s.at for s in history]
-    assert dates == sorted(dates) and all(d.tzinfo == timezone.utc for d in dates)
+    assert dates == sorted(dates) and all(d.tzinfo == UTC for d in dates)
     pushed = [status for status, _ in observed if retino_statuses(status, pickup=pickup)]
     if not pushed:
         assert history == ()

@@ -91,7 +91,8 @@ def test_the_push_key_changes_with_every_input_of_the_json():
                     push_key("k1", "shop-uk", ("ritiro in negozio",), history),
                     push_key("k1", "main-shop", ("abholung",), history),
                     push_key("k1", "main-shop", ("ritiro in negozio",), history[:1]),
-                    push_key("k1", "main-shop", ("ritiro in negozio",), [history[0], history[1]._replace(seen_at=201.0)])):
+                    push_key("k1", "main-shop", ("ritiro in negozio",),
+                             [history[0], history[1]._replace(seen_at=201.0)])):
         assert changed != key
 
 

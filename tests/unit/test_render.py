@@ -15,7 +15,7 @@ from feedsvc.build import mapping_context_from
 from feedsvc.config import defaults
 from feedsvc.retino.context import checkout_labels
 from feedsvc.retino.mapping import map_order
-from feedsvc.retino.model import Address, Item, Order, OrderTotal, Price
+from feedsvc.retino.model import Item, OrderTotal, Price
 from feedsvc.retino.render import DECLARATION, order_element, order_xml, render_feed
 
 DEFAULT_CONTEXT = mapping_context_from(defaults())
@@ -57,7 +57,7 @@ def schema():
     return etree.XMLSchema(etree.parse(str(XSD)))
 
 
-def price(gross, net, rate=D(22)):
+def price(gross, net, rate=Decimal(22)):
     return Price(D(gross), D(net), D(gross) - D(net), rate)
 
 

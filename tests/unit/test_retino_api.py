@@ -4,18 +4,33 @@ Retry-After, typed errors, bulk calls, and the tolerant bulk-answer reader over 
 import json
 import random
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import format_datetime
-from datetime import datetime, timezone
 
 import httpx
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from feedsvc.retino.answers import (UNCONFIRMED, Confirmed, Rejected, error_text, is_unknown_store_message,
-                                    read_bulk_answer)
-from feedsvc.retino.api import (BULK_LIMIT, RetinoAuthError, RetinoClient, RetinoNotFound, RetinoRejected,
-                                RetinoUnavailable, RetinoUnknownStore, encode)
+from feedsvc.retino.answers import (
+    UNCONFIRMED,
+    Confirmed,
+    Rejected,
+    error_text,
+    is_unknown_store_message,
+    read_bulk_answer,
+)
+from feedsvc.retino.api import (
+    BULK_LIMIT,
+    RetinoAuthError,
+    RetinoClient,
+    RetinoNotFound,
+    RetinoRejected,
+    RetinoUnavailable,
+    RetinoUnknownStore,
+    encode,
+)
 from feedsvc.retry_after import parse_retry_after
 
 TOKEN = "tok_3f9a8c0e5b7d4e21a6c9"
@@ -120,7 +135,7 @@ def test_429_waits_exactly_the_retry_after_seconds():
 
 
 def test_429_with_an_http_date_waits_until_that_date():
-    when = datetime.fromtimestamp(WALL + 30, tz=timezone.utc)
+    when = datetime.fromtimestamp(WALL + 30, tz=UTC)
     handler, _ = answers(httpx.Response(429, headers={"Retry-After": format_datetime(when, usegmt=True)}),
                          httpx.Response(201, json={}))
     client, clock = make_client(handler)
@@ -267,7 +282,7 @@ def test_unknown_store_message_recognition():
 
 @pytest.mark.parametrize("value, seconds", [
     ("0", 0.0), ("12", 12.0), (" 3 ", 3.0), ("1.5", 1.5),
-    (format_datetime(datetime.fromtimestamp(WALL + 90, tz=timezone.utc), usegmt=True), 90.0),
+    (format_datetime(datetime.fromtimestamp(WALL + 90, tz=UTC), usegmt=True), 90.0),
     ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # in the past
     ("", None), (None, None), ("soon", None), ("-5", None), ("nan", None), ("inf", None),
 ])
@@ -477,7 +492,7 @@ def truth_and_answer(draw):
         answer = {"results": [{"order": {"code": c, "id": i}, "status": 201} for c, i in ok]
                   + [{"order": {"code": c}, "status": 400, "errors": error_value(m)} for c, m in fail]}
     elif shape == "keyed":
-        answer = {"created": {c: i for c, i in ok}, "errors": {c: error_value(m) for c, m in fail}}
+        answer = {"created": dict(ok), "errors": {c: error_value(m) for c, m in fail}}
     else:
         answer = {"created": [{"code": c, "id": i} for c, i in ok],
                   "errors": [{"index": codes.index(c), "error": error_value(m)} for c, m in fail]}

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 from lxml import etree
 
+from feedsvc.commands.validate import validate_command
 from feedsvc.retino.rules import OrderChecker, parse_date
 from feedsvc.retino.validate import load_schema, validate_bytes
-from feedsvc.commands.validate import validate_command
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "retino"
 GOOD = (FIXTURES / "two_orders.xml").read_text(encoding="utf-8")
@@ -55,8 +55,11 @@ def test_xsd_loads_in_xmlschema_too():
 BREAKS = [
     ("T1", "error", "<VAT>16.05</VAT>", "<VAT>16.06</VAT>", "<UNIT_PRICE>", 1),
     ("T2", "error", "<WITH_VAT>37.50</WITH_VAT>", "<WITH_VAT>38.50</WITH_VAT>", "<TOTAL_PRICE>", 3),
-    ("T3", "error", "<TOTAL_PRICE>\n      <WITH_VAT>134.00</WITH_VAT>\n      <WITHOUT_VAT>109.85</WITHOUT_VAT>\n      <VAT>24.15</VAT>",
-     "<TOTAL_PRICE>\n      <WITH_VAT>135.00</WITH_VAT>\n      <WITHOUT_VAT>110.85</WITHOUT_VAT>\n      <VAT>24.15</VAT>",
+    ("T3", "error",
+     "<TOTAL_PRICE>\n      <WITH_VAT>134.00</WITH_VAT>\n"
+     "      <WITHOUT_VAT>109.85</WITHOUT_VAT>\n      <VAT>24.15</VAT>",
+     "<TOTAL_PRICE>\n      <WITH_VAT>135.00</WITH_VAT>\n"
+     "      <WITHOUT_VAT>110.85</WITHOUT_VAT>\n      <VAT>24.15</VAT>",
      "<TOTAL_PRICE>", 1),
     ("T4", "warning", "<VAT_RATE>22</VAT_RATE>", "<VAT_RATE>10</VAT_RATE>", "<UNIT_PRICE>", 1),
     ("F1", "warning", "<WITH_VAT>89.00</WITH_VAT>", "<WITH_VAT>89.0</WITH_VAT>", "<WITH_VAT>89.0<", 1),
@@ -78,7 +81,8 @@ BREAKS = [
     ("I2", "warning", "<TYPE>discount</TYPE>", "<TYPE>product</TYPE>", "<ITEM>", 3),
     ("I3", "warning", "<NAME>Cash on Delivery</NAME>", "<NAME>Contrassegno</NAME>", "<NAME>Contrassegno", 1),
     ("X1", "warning", "<NAME>Marco Bianchi</NAME>", "<NAME>Marco Bianchi\u0085</NAME>", "<NAME>Marco Bianchi\u0085", 1),
-    ("XSD", "error", "<CURRENCY>", "<CURRENCY><CODE>EUR</CODE></CURRENCY><CURRENCY>", "<CURRENCY><CODE>EUR</CODE></CURRENCY><CURRENCY>", 1),
+    ("XSD", "error", "<CURRENCY>", "<CURRENCY><CODE>EUR</CODE></CURRENCY><CURRENCY>",
+     "<CURRENCY><CODE>EUR</CODE></CURRENCY><CURRENCY>", 1),
 ]
 
 
@@ -216,8 +220,8 @@ def test_feed_level_on_stored_values_finds_what_the_whole_document_check_finds()
     checker = OrderChecker(now=NOW)
     stored = set()
     for order in etree.fromstring(text.encode("utf-8")).iter("ORDER"):
-        values = dict(code=order.findtext("CODE"), date=order.findtext("DATE"),
-                      packages=[p.text for p in order.iter("PACKAGE_NUMBER")])
+        values = {"code": order.findtext("CODE"), "date": order.findtext("DATE"),
+                      "packages": [p.text for p in order.iter("PACKAGE_NUMBER")]}
         stored |= {(f.order_code, f.code, f.message) for f in checker.feed_level(**values)}
     assert stored == whole
 

@@ -94,7 +94,7 @@ def test_a_name_that_looks_public_is_refused_when_it_connects_to_the_loopback(re
 
 
 def test_a_name_that_resolves_to_a_private_address_is_refused_before_connecting(redirecting_server, monkeypatch):
-    url, target, requests = redirecting_server
+    url, target, _requests = redirecting_server
     target[0] = "http://feeds.intranet.example/feed.xml"
     monkeypatch.setattr(fetch, "_resolve", lambda url, seconds: ["10.0.0.7"])
     with pytest.raises(UnreadableFeed, match=r"feeds.intranet.example \(10.0.0.7\)"):

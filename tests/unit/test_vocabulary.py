@@ -58,7 +58,7 @@ def test_the_simulator_and_the_defaults_speak_the_same_vocabulary():
                              "closed": {"5": "Closed", "6": "Archived/Deleted", "7": "Aborted"},
                              "aftersale": {"8": "AfterSale"}}
     assert set(shop.SHIPPED) == vocabulary.SHIPPED_STATUSES == {3, 4, 5, 8}
-    assert vocabulary.DEFAULT_EXCLUDED_STATUSES == {6, 7}
+    assert {6, 7} == vocabulary.DEFAULT_EXCLUDED_STATUSES
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -87,7 +87,7 @@ def test_a_rate_is_requests_per_seconds(text, expected):
 @pytest.mark.parametrize("text", ["", "5", "5/", "/60", "5/0", "0/60", "-5/60", "5/inf", "5/1e3", "five/60",
                                   "5/60/1", "5 per 60"])
 def test_what_is_not_a_rate_is_refused_with_the_format(text):
-    with pytest.raises(ValueError, match="REQUESTS/SECONDS|positive"):
+    with pytest.raises(ValueError, match=r"REQUESTS/SECONDS|positive"):
         vocabulary.parse_rate(text)
 
 

@@ -1,4 +1,4 @@
-"""The web app's guards on their own: log redaction, trusted proxies, the failure limiter (fake clock),
+"""The web app's guards on their own: log redaction, trusted proxies,
 query-parameter parsing, and relative Location headers."""
 
 import base64
@@ -8,7 +8,6 @@ from flask import Flask, redirect
 
 from feedsvc.config import ConfigError, load_settings
 from feedsvc.web import create_app
-from feedsvc.web.auth import FailureLimiter
 from feedsvc.web.params import BadParameter, Exact, Number, OneOf, Text
 from feedsvc.web.proxy import TrustedProxies
 from feedsvc.web.redact import Redactor, fully_decoded
@@ -30,9 +29,11 @@ def pct(text: str) -> str:
     (f'"GET /%2566eed/{pct(pct(TOKEN))}.xml HTTP/1.1"', '"GET /feed/<redacted>.xml HTTP/1.1"'),
     (f'"GET /feed.xml?token={TOKEN} HTTP/1.1"', '"GET /feed.xml?<redacted> HTTP/1.1"'),
     (f'"GET /other/{TOKEN.upper()[:20]}x HTTP/1.1"', '"GET <redacted> HTTP/1.1"'),
-    (f"Invalid request line: 'GET /feed/{TOKEN}.xml HTTP/9'", "Invalid request line: 'GET /feed/<redacted>.xml HTTP/9'"),
+    (f"Invalid request line: 'GET /feed/{TOKEN}.xml HTTP/9'",
+     "Invalid request line: 'GET /feed/<redacted>.xml HTTP/9'"),
     (f'ua "curl {pct(PASSWORD)}"', 'ua "curl <redacted>"'),
-    (f'1.2.3.4 "GET /feed.xml HTTP/1.1" 401 "curl {PASSWORD} x"', '1.2.3.4 "GET /feed.xml HTTP/1.1" 401 "curl <redacted> x"'),
+    (f'1.2.3.4 "GET /feed.xml HTTP/1.1" 401 "curl {PASSWORD} x"',
+     '1.2.3.4 "GET /feed.xml HTTP/1.1" 401 "curl <redacted> x"'),
     (f'ua "{PASSWORD.upper()}"', 'ua "<redacted>"'),
     ('"GET /horse/battery HTTP/1.1" 200 "correct staple"', '"GET /horse/battery HTTP/1.1" 200 "correct staple"'),
     (f'ref https://x.example/feed/{TOKEN}.xml', 'ref https://x.example/feed/<redacted>.xml'),
@@ -100,58 +101,6 @@ def test_password_shorter_than_16_characters_is_refused(tmp_path):
     assert load_settings({**base, "FEEDSVC_FEED_PASSWORD": "x" * 16}).basic_auth_enabled
 
 
-# -- failure limiter ---------------------------------------------------------------
-
-class Clock:
-    def __init__(self):
-        self.now = 1_000_000.0
-
-    def __call__(self):
-        return self.now
-
-
-def test_limiter_counts_per_address_and_user_and_forgets_after_the_window(tmp_path):
-    clock = Clock()
-    limiter = FailureLimiter(tmp_path / "auth.sqlite3", per_user=3, per_address=5, window=60, clock=clock)
-    for _ in range(3):
-        assert limiter.blocked_for("1.2.3.4", "retino") == 0
-        limiter.fail("1.2.3.4", "retino")
-    assert limiter.blocked_for("1.2.3.4", "retino") == pytest.approx(60)
-    assert limiter.blocked_for("1.2.3.4", "other") == 0          # another user from the same address
-    assert limiter.blocked_for("5.6.7.8", "retino") == 0         # the same user from elsewhere
-    limiter.fail("1.2.3.4", "other")
-    limiter.fail("1.2.3.4", "third")
-    assert limiter.blocked_for("1.2.3.4", "fourth") > 0           # the address as a whole is over
-    clock.now += 61
-    assert limiter.blocked_for("1.2.3.4", "retino") == 0
-
-
-def test_limiter_is_shared_through_its_file(tmp_path):
-    clock = Clock()
-    one = FailureLimiter(tmp_path / "auth.sqlite3", per_user=2, clock=clock)
-    two = FailureLimiter(tmp_path / "auth.sqlite3", per_user=2, clock=clock)
-    one.fail("1.2.3.4", "u")
-    two.fail("1.2.3.4", "u")
-    assert one.blocked_for("1.2.3.4", "u") > 0 and two.blocked_for("1.2.3.4", "u") > 0
-
-
-def test_limiter_table_stays_bounded(tmp_path):
-    from feedsvc.auth_failures import AuthFailures
-    failures = AuthFailures(tmp_path / "auth.sqlite3", capacity=100)
-    for i in range(1000):
-        failures.add([f"a 10.0.{i // 256}.{i % 256}"], now=1000.0 + i * 0.01, window=60)
-    failures.prune(now=1010.0, window=60)
-    assert failures.size() == 100
-    failures.prune(now=2000.0, window=60)
-    assert failures.size() == 0
-
-
-def test_an_unusable_limiter_lets_requests_through(tmp_path):
-    limiter = FailureLimiter(tmp_path / "missing-dir" / "auth.sqlite3")
-    limiter.fail("1.2.3.4", "u")
-    assert limiter.blocked_for("1.2.3.4", "u") == 0
-
-
 # -- query parameters ---------------------------------------------------------------
 
 @pytest.mark.parametrize("kind, raw", [
@@ -172,10 +121,7 @@ def test_parameter_kinds_accept_sense():
 
 # -- the app ------------------------------------------------------------------------
 
-def test_a_redirect_never_names_the_host(tmp_path):
-    settings = load_settings({"FEEDSVC_DATA_DIR": str(tmp_path), "FEEDSVC_FEED_TOKEN": TOKEN,
-                              "FEEDSVC_FEED_USER": "retino", "FEEDSVC_FEED_PASSWORD": PASSWORD})
-    app: Flask = create_app(settings)
+def test_a_redirect_never_names_the_host(app):
     app.add_url_rule("/go", "go", lambda: redirect("https://evil.example//elsewhere?x=1"))
     app.add_url_rule("/slash/", "slash", lambda: "")  # werkzeug redirects /slash to /slash/ with the Host
     client = app.test_client()
@@ -183,10 +129,10 @@ def test_a_redirect_never_names_the_host(tmp_path):
     assert client.get("/slash", headers={"Host": "evil.example"}).headers["Location"] == "/slash/"
 
 
-def test_session_key_is_the_same_for_every_worker(tmp_path):
-    settings = load_settings({"FEEDSVC_DATA_DIR": str(tmp_path), "FEEDSVC_FEED_TOKEN": TOKEN})
+def test_session_key_is_the_same_for_every_worker(settings):
     assert create_app(settings).secret_key == create_app(settings).secret_key
-    assert not list(tmp_path.glob("*.tmp"))
+    assert (settings.data_dir / "session.key").stat().st_mode & 0o777 == 0o600
+    assert not list(settings.data_dir.glob("*.tmp"))
 
 
 def test_basic_auth_helper_round_trip():

@@ -121,7 +121,8 @@ def check_item_sums(order: dict) -> None:
     if not isinstance(price, dict) or "with_vat" not in price or not isinstance(items, list) or not items:
         return
     lines = [item["total_price"]["with_vat"] for item in items
-             if isinstance(item, dict) and isinstance(item.get("total_price"), dict) and "with_vat" in item["total_price"]]
+             if isinstance(item, dict) and isinstance(item.get("total_price"), dict)
+             and "with_vat" in item["total_price"]]
     total = sum((_decimal(value, "items[].total_price.with_vat") for value in lines), Decimal(0))
     if total != _decimal(price["with_vat"], "price.with_vat"):
         raise Invalid(f"Price mismatch: items {total} ≠ price {price['with_vat']}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
 
@@ -98,7 +98,7 @@ def bulk():
     if len(orders) > BULK_LIMIT:
         raise Invalid(f"A bulk request takes at most {BULK_LIMIT} orders, got {len(orders)}")
     state = current_state()
-    results = []
+    results: list[dict[str, Any]] = []
     for index, order in enumerate(orders):
         code = order.get("code") if isinstance(order, dict) else None
         try:
@@ -130,7 +130,7 @@ def set_status(order_id):
         stored = state.find(order_id)
         if stored is None:
             return error_answer(404, f"Order {order_id} not found")
-        entry = {"name": value, "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        entry = {"name": value, "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
         stored["statuses"] = [*stored.get("statuses", []), entry]
         stored["_updated"] = time.time()
         return json_answer(public(stored))

@@ -109,7 +109,7 @@ def list_orders():
     orders = shop.by_date()
     if since is not None:
         orders = [o for o in orders if o.ts > since]
-    if start is not None:
+    if start is not None and end is not None:  # both or neither (checked above)
         orders = [o for o in orders if start < o.ts < end]
     if status is not None:
         orders = [o for o in orders if o.status == status]

@@ -96,7 +96,7 @@ class SnapshotWatcher:
             return False
         return bool(name) and name in str(exc.filename or "")
 
-    def __enter__(self) -> "SnapshotWatcher":
+    def __enter__(self) -> SnapshotWatcher:
         self._thread.start()
         return self
 

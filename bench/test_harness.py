@@ -1,4 +1,5 @@
-"""The benchmark harness: child measurement, tables and RESULTS.md, the load generator's guard rails."""
+"""The benchmark harness (its own checks, run by `make test`): child measurement, tables and RESULTS.md, the
+load generator's guard rails."""
 
 from __future__ import annotations
 

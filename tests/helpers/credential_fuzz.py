@@ -84,7 +84,7 @@ def wrong_authorizations(rng: random.Random, user: str, password: str, count: in
             continue
         if pair == (user, password):
             continue
-        encoded = base64.b64encode(f"{pair[0]}:{pair[1]}".encode("utf-8")).decode("ascii")
+        encoded = base64.b64encode(f"{pair[0]}:{pair[1]}".encode()).decode("ascii")
         found.append(rng.choice(["Basic ", "basic ", "BASIC  "]) + encoded)
     return found
 

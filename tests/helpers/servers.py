@@ -1,4 +1,5 @@
-"""Real servers for integration tests: gunicorn as a subprocess over TLS, on 127.0.0.1 and a free port."""
+"""Real processes for integration tests: gunicorn over TLS on 127.0.0.1 and a free port, and the `feedsvc`
+command as a child process, with the environment they are given in production (FEEDSVC_* variables)."""
 
 from __future__ import annotations
 
@@ -24,11 +25,25 @@ def free_port() -> int:
 
 
 def base_env(data_dir: Path, **extra) -> dict[str, str]:
+    """This process's environment without its FEEDSVC_* variables, plus a data dir and the feed's credentials."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
     env.update({"FEEDSVC_DATA_DIR": str(data_dir), "FEEDSVC_FEED_TOKEN": TOKEN, "FEEDSVC_FEED_USER": USER,
                 "FEEDSVC_FEED_PASSWORD": PASSWORD})
     env.update({k: str(v) for k, v in extra.items()})
     return env
+
+
+def storeden_env(sandbox, *, rate: tuple[int, float] | None = None) -> dict[str, str]:
+    """The settings that point feedsvc at a running Storeden simulator, at the rate it allows unless `rate`."""
+    requests, seconds = rate or sandbox.rate
+    return {"FEEDSVC_STOREDEN_URL": sandbox.url, "FEEDSVC_STOREDEN_KEY": sandbox.key,
+            "FEEDSVC_STOREDEN_EXCHANGE": sandbox.exchange, "FEEDSVC_STOREDEN_RATE": f"{requests}/{seconds:g}"}
+
+
+def retino_env(sandbox, *, token: str | None = None, store_id: str | None = None) -> dict[str, str]:
+    """The settings that make feedsvc push to a running Retino simulator (its token and first store unless told)."""
+    return {"FEEDSVC_RETINO_URL": sandbox.url, "FEEDSVC_RETINO_TOKEN": token or sandbox.token,
+            "FEEDSVC_RETINO_STORE_ID": store_id or sandbox.store_ids[0]}
 
 
 class GunicornServer:
@@ -54,12 +69,12 @@ class GunicornServer:
         kw.setdefault("timeout", 30)
         return httpx.Client(base_url=self.url, verify=verify, **kw)
 
-    def start(self) -> "GunicornServer":
+    def start(self) -> GunicornServer:
         self.process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
                                         cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         return self._wait_until_up()
 
-    def _wait_until_up(self) -> "GunicornServer":
+    def _wait_until_up(self) -> GunicornServer:
         deadline = time.monotonic() + 30
         with self.client() as client:
             while time.monotonic() < deadline:
@@ -83,7 +98,7 @@ class GunicornServer:
                 self.process.kill()
                 self.process.wait()
 
-    def __enter__(self) -> "GunicornServer":
+    def __enter__(self) -> GunicornServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -101,6 +116,7 @@ def run_gunicorn_expecting_failure(env: dict[str, str]) -> tuple[int, str]:
     return done.returncode, (done.stdout + done.stderr).decode(errors="replace")
 
 
-def feedsvc(args: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess:
+def run_feedsvc(args: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess:
+    """`feedsvc ARGS` as a child process (text output captured), from the checkout unless `cwd` says."""
     return subprocess.run([sys.executable, "-m", "feedsvc.cli", *args], cwd=kw.pop("cwd", ROOT), env=env,
                           capture_output=True, text=True, timeout=kw.pop("timeout", 300), **kw)
