@@ -248,8 +248,11 @@ def test_an_interrupted_download_leaves_no_temporary_file(servers, tmp_path, sto
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env = dict(os.environ, TMPDIR=str(scratch))
+    # A shell that starts the suite in the background (`make test &`) makes its children ignore SIGINT; the
+    # child must get Ctrl-C as a terminal's user would.
     process = subprocess.Popen([sys.executable, "-m", "feedsvc.cli", "validate", f"{server.url}/feed.xml"],
-                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert server.got_request.wait(60)
         for _ in range(600):  # the download has begun once its file exists and bytes went out
