@@ -28,7 +28,6 @@ the log must never cost Retino its feed.
 from __future__ import annotations
 
 import atexit
-import ipaddress
 import logging
 import os
 import re
@@ -38,6 +37,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from feedsvc.addresses import client_group
 from feedsvc.durations import format_age
 
 log = logging.getLogger("feedsvc.delivery")
@@ -132,19 +132,6 @@ def agent_name(user_agent: str) -> str:
     return user_agent if len(user_agent) <= 80 else user_agent[:79] + "…"
 
 
-def _client_group(client: str) -> str:
-    """The address failures are folded under: an IPv4 address, or the /64 of an IPv6 one."""
-    try:
-        address = ipaddress.ip_address(client)
-    except ValueError:
-        return client[:64]
-    if address.version == 6:
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
-
-
 def _private_file(path: Path) -> None:
     """Create the file 0600 before SQLite creates it 0644: client addresses are personal data."""
     try:
@@ -212,7 +199,7 @@ class DeliveryLog:
         """
         try:
             at = self.clock() if at is None else at
-            fold_key = f"{route} {status} {_client_group(client)}" if status >= 400 else None
+            fold_key = f"{route} {status} {client_group(client)}" if status >= 400 else None
             item = (at, route, int(status), int(sent), float(duration), (user_agent or "")[:USER_AGENT_CHARS],
                     client, fold_key, "HEAD" if method == "HEAD" else "GET")
             with self._queue_lock:  # nothing in here may yield to another greenlet

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import logging
 import os
 import threading
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from flask import Response, current_app, request
 
+from feedsvc.addresses import client_group
 from feedsvc.auth_failures import AuthFailures
 
 REALM_HEADER = 'Basic realm="feedsvc", charset="UTF-8"'
@@ -114,16 +114,7 @@ class FailureLimiter:
 
 def client_address() -> str:
     """The address failures are counted under: the client's IPv4 address, or its IPv6 /64."""
-    text = request.remote_addr or "unknown"
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return text[:64]
-    if address.version == 6:
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
+    return client_group(request.remote_addr or "unknown")
 
 
 def limiter() -> FailureLimiter:
