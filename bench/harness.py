@@ -119,7 +119,7 @@ def run_child(argv: Sequence[str], *, timeout: float, env: dict | None = None,
         reader.start()
     high_water = 0
     while True:
-        high_water = max(high_water, _vm_hwm(process.pid))
+        high_water = max(high_water, vm_hwm(process.pid))
         pid, status, rusage = os.wait4(process.pid, os.WNOHANG)
         if pid:
             break
@@ -151,7 +151,7 @@ def run_child(argv: Sequence[str], *, timeout: float, env: dict | None = None,
                        peak_rss_bytes=peak, stderr=err[-4000:], timed_out=timed_out)
 
 
-def _vm_hwm(pid: int) -> int:
+def vm_hwm(pid: int) -> int:
     """The process's resident-memory high-water mark in bytes (0 when it cannot be read)."""
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as status:

@@ -28,7 +28,7 @@ from pathlib import Path
 import psutil
 
 from bench import datasets
-from bench.harness import PROJECT_ROOT, BenchContext, Row
+from bench.harness import PROJECT_ROOT, BenchContext, Row, vm_hwm
 
 NAME = "validate-speed"
 XSD = PROJECT_ROOT / "schema" / "retino-feed.xsd"
@@ -136,22 +136,11 @@ def run_tree(argv, timeout: float) -> tuple[int, float, int]:
             raise RuntimeError(f"{argv[2:4]} did not finish within {timeout:.0f}s")
         try:
             for member in [watched, *watched.children(recursive=True)]:
-                peak = max(peak, _high_water(member.pid))
+                peak = max(peak, vm_hwm(member.pid))
         except psutil.Error:
             pass
         time.sleep(0.02)
     return process.returncode, time.monotonic() - started, peak
-
-
-def _high_water(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return 0
 
 
 def validate_command(path: Path) -> list[str]:
