@@ -21,19 +21,9 @@ from feedsvc.pipeline import run_pipeline
 from feedsvc.storeden.client import StoredenClient
 from feedsvc.storeden.sandbox import SandboxServer
 from feedsvc.storeden.shop import Shop
+from tests.helpers.clocks import FakeTime
 
 NAME = "first publish"
-
-
-class SimulatedClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += max(seconds, 0.0)
 
 
 def _minutes(seconds: float) -> str:
@@ -51,7 +41,7 @@ def run(ctx: BenchContext) -> list[Row]:
                     "FEEDSVC_STOREDEN_KEY": sandbox.key, "FEEDSVC_STOREDEN_EXCHANGE": sandbox.exchange,
                     "FEEDSVC_STOREDEN_RATE": "5/60", "FEEDSVC_FEED_TOKEN": "ab" * 32})
         settings = load_settings(env)
-        clock = SimulatedClock()
+        clock = FakeTime()
         client = StoredenClient.from_settings(settings, clock=clock.time, sleep=clock.sleep)
         started = time.monotonic()
         outcome = run_pipeline(settings, client=client, clock=clock.time, progress=False)

@@ -1,5 +1,4 @@
-"""Push mode for tests: both simulators and the settings between them (Rig), and a clock that records the
-Retino client's waits instead of sleeping them (FakeTime)."""
+"""Push mode for tests: both simulators and the settings between them (Rig)."""
 
 from __future__ import annotations
 
@@ -12,20 +11,6 @@ from tests.helpers.servers import base_env, retino_env, storeden_env
 
 TOKEN = "rt_live_5a8c1e0b9d7f4263"
 STORE = "main-shop"
-
-
-class FakeTime:
-    """clock() and sleep(): a sleep moves the clock and is recorded, never waited."""
-
-    def __init__(self):
-        self.now, self.sleeps = 0.0, []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class Rig:

@@ -11,9 +11,10 @@ from feedsvc.config import load_settings
 from feedsvc.push import PushStopped, retino_client, run_push
 from feedsvc.store import Store
 from feedsvc.storeden.shop import Shop
+from tests.helpers.clocks import FakeTime
 from tests.helpers.data import publish_feed
 from tests.helpers.delivery import RETINO_AGENT, wait_for_requests
-from tests.helpers.push import STORE, FakeTime, Rig
+from tests.helpers.push import STORE, Rig
 from tests.helpers.push import TOKEN as RETINO_TOKEN
 from tests.helpers.servers import PASSWORD, TOKEN, USER, GunicornServer, base_env
 

@@ -21,21 +21,11 @@ from feedsvc.retino.validate import validate_path
 from feedsvc.store import Store
 from feedsvc.storeden.client import StoredenClient
 from feedsvc.storeden.shop import Shop
+from tests.helpers.clocks import FakeTime
 from tests.helpers.data import window_codes
 from tests.helpers.servers import base_env, storeden_env
 
 UNTHROTTLED = (1_000_000, 1.0)  # the simulator's own window; the client keeps to 5/60 on simulated time
-
-
-class SimulatedClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += max(seconds, 0.0)
 
 
 def _codes(path) -> list[str]:
@@ -46,7 +36,7 @@ def test_a_slow_backfill_publishes_its_first_orders_within_three_minutes_then_gr
     shop = Shop(seed=23, orders=420, now=time.time() - 60, days=6)
     sandbox = start_storeden(shop, rate=UNTHROTTLED)
     settings = load_settings(base_env(data_dir, **storeden_env(sandbox, rate=(5, 60))))
-    clock = SimulatedClock()
+    clock = FakeTime()
     client = StoredenClient.from_settings(settings, clock=clock.time, sleep=clock.sleep)
     published = []
 
@@ -86,7 +76,7 @@ def test_a_small_shop_finished_within_the_first_minute_is_published_once_at_the_
     shop = Shop(seed=24, orders=6, now=time.time() - 60, days=6)
     sandbox = start_storeden(shop, rate=UNTHROTTLED)
     settings = load_settings(base_env(data_dir, **storeden_env(sandbox, rate=(20, 60))))
-    clock = SimulatedClock()
+    clock = FakeTime()
     client = StoredenClient.from_settings(settings, clock=clock.time, sleep=clock.sleep)
     outcome = run_pipeline(settings, client=client, clock=clock.time, progress=False)
     expected = window_codes(shop)
@@ -124,7 +114,7 @@ def test_a_large_shop_with_nothing_shipped_still_publishes_within_three_minutes(
         order.tracking = None
     sandbox = start_storeden(shop, rate=UNTHROTTLED)
     settings = load_settings(base_env(data_dir, **storeden_env(sandbox, rate=(5, 60))))
-    clock = SimulatedClock()
+    clock = FakeTime()
     client = StoredenClient.from_settings(settings, clock=clock.time, sleep=clock.sleep)
     published = []
 

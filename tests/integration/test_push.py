@@ -18,7 +18,8 @@ from feedsvc.pipeline import run_pipeline
 from feedsvc.push import PushStopped, retino_client, run_push
 from feedsvc.store import Store
 from feedsvc.storeden.shop import Shop
-from tests.helpers.push import STORE, TOKEN, FakeTime, Rig
+from tests.helpers.clocks import FakeTime
+from tests.helpers.push import STORE, TOKEN, Rig
 from tests.helpers.servers import run_feedsvc
 
 

@@ -19,6 +19,7 @@ from feedsvc.retino.mapping import MappingError, map_order
 from feedsvc.retino.push_payload import is_pickup, is_pushed, order_json, status_history
 from feedsvc.retino.sandbox import RetinoSandboxServer
 from feedsvc.storeden.shop import CHECKOUT_METHODS, Shop
+from tests.helpers.clocks import FakeTime
 from tests.helpers.servers import ROOT, free_port
 
 DEFAULT_CONTEXT = mapping_context_from(defaults())
@@ -48,20 +49,6 @@ def shop_payloads(count, seed=5):
 
 
 PAYLOADS = shop_payloads(250)
-
-
-class FakeTime:
-    """The client's sleep and clock: waits are recorded, never slept, so a storm costs no real time."""
-
-    def __init__(self):
-        self.now, self.sleeps = 0.0, []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture
