@@ -39,17 +39,6 @@ def site(tmp_path_factory):
         yield {"server": server, "settings": settings, "shop": shop}
 
 
-
-
-@pytest.fixture
-def page(browser, site):
-    context = browser.new_context(http_credentials={"username": USER, "password": PASSWORD},
-                                  ignore_https_errors=True, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    yield page
-    context.close()
-
-
 def test_the_overview_says_nothing_fetched_yet_then_who_fetched_and_the_log_lists_it(page, site):
     server = site["server"]
     page.goto(server.url + "/")

@@ -15,7 +15,7 @@ from feedsvc.storeden.sandbox import SandboxServer
 from feedsvc.storeden.shop import Shop
 from feedsvc.tls import ensure_self_signed
 from tests.helpers.browser import shot
-from tests.helpers.servers import PASSWORD, USER, GunicornServer, base_env, retino_env, storeden_env
+from tests.helpers.servers import GunicornServer, base_env, retino_env, storeden_env
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.browser
@@ -39,18 +39,6 @@ def site(tmp_path_factory):
         with GunicornServer(env, tls=ensure_self_signed(data_dir)) as server:
             yield {"server": server, "settings": settings, "shop": shop, "retino": retino, "odd": odd,
                    "confirmed": outcome.push.confirmed}
-
-
-
-
-@pytest.fixture
-def page(browser, site):
-    context = browser.new_context(http_credentials={"username": USER, "password": PASSWORD},
-                                  ignore_https_errors=True, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    yield page
-    context.close()
-
 
 
 def test_the_overview_shows_push_mode_its_counts_and_the_refusal(page, site):
