@@ -11,7 +11,6 @@ between the servers so the shared machine's noise falls on both.
 from __future__ import annotations
 
 import ssl
-import subprocess
 import sys
 
 from bench import datasets
@@ -30,14 +29,6 @@ CLIENTS = 8
 ROUNDS = 4
 
 
-class WithoutLogServer(GunicornServer):
-    def start(self):
-        self.process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
-                                         "bench.feed_without_log:app"], cwd=PROJECT_ROOT, env=self.env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return super()._wait_until_up()
-
-
 def run(ctx: BenchContext) -> list[Row]:
     settings = datasets.filled(ctx, 10_000)
     snapshot = current_snapshot(settings.snapshots_dir)
@@ -52,7 +43,8 @@ def run(ctx: BenchContext) -> list[Row]:
     for label in ("with", "without"):
         (ctx.workdir / f"log-{label}").mkdir(exist_ok=True)
     with GunicornServer(env, tls=cert, log_dir=ctx.workdir / "log-with") as with_log, \
-            WithoutLogServer(env, tls=cert, log_dir=ctx.workdir / "log-without") as without_log:
+            GunicornServer(env, tls=cert, app="bench.feed_without_log:app",
+                           log_dir=ctx.workdir / "log-without") as without_log:
         servers = (("with", with_log), ("without", without_log))
         for variant, headers, status in variants:
             ctx.log(f"delivery log: {variant}, {ROUNDS} alternating rounds of {seconds / ROUNDS:.0f}s per server")

@@ -10,7 +10,6 @@ of noise from the shared machine falls on both sides rather than on one.
 from __future__ import annotations
 
 import ssl
-import subprocess
 import sys
 
 from bench import datasets
@@ -26,16 +25,6 @@ NAME = "serving"
 CLIENTS = 8
 ROUNDS = 4
 VARIANTS = (("plain", {"Accept-Encoding": "identity"}), ("gzip", {"Accept-Encoding": "gzip"}))
-
-
-class ConstantServer(GunicornServer):
-    """gunicorn with the same settings, serving bench.constant_app instead of wsgi:app."""
-
-    def start(self):
-        self.process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
-                                         "bench.constant_app:app"], cwd=PROJECT_ROOT, env=self.env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return super()._wait_until_up()
 
 
 def _env(settings, snapshot):
@@ -59,7 +48,8 @@ def run(ctx: BenchContext) -> list[Row]:
     for label in ("feedsvc", "constant"):
         (ctx.workdir / label).mkdir(exist_ok=True)
     with GunicornServer(env, tls=cert, log_dir=ctx.workdir / "feedsvc") as feedsvc_server, \
-            ConstantServer(env, tls=cert, log_dir=ctx.workdir / "constant") as constant_server:
+            GunicornServer(env, tls=cert, app="bench.constant_app:app",
+                           log_dir=ctx.workdir / "constant") as constant_server:
         servers = (("feedsvc", feedsvc_server), ("constant", constant_server))
         for variant, headers in VARIANTS:
             ctx.log(f"serving: {variant}, {ROUNDS} alternating rounds of {seconds / ROUNDS:.0f}s per server")

@@ -50,7 +50,8 @@ class GunicornServer:
     """`with GunicornServer(env, tls=(cert, key)) as server:` then server.url, server.client()."""
 
     def __init__(self, env: dict[str, str], *, tls: tuple[Path, Path] | None = None, workers: int = 2,
-                 log_dir: Path | None = None, own_session: bool = False):
+                 log_dir: Path | None = None, own_session: bool = False, app: str = "wsgi:app"):
+        self.app = app  # the WSGI app gunicorn serves with feedsvc's configuration (benchmarks swap in a baseline)
         self.own_session = own_session  # a process group of its own, as a terminal gives a command (Ctrl-C)
         self.port = free_port()
         self.tls = tls
@@ -71,7 +72,7 @@ class GunicornServer:
         return httpx.Client(base_url=self.url, verify=verify, **kw)
 
     def start(self) -> GunicornServer:
-        self.process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+        self.process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", self.app],
                                         cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                         start_new_session=self.own_session)
         return self._wait_until_up()
